@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Distributed training with torchrun.
+#   bash tools/dist_train.sh CONFIG GPUS [train.py args...]
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, PORT on every node.
+# On machines without CUDA, GPUS is the number of CPU processes (gloo).
+set -e
+CONFIG=$1
+GPUS=$2
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
+MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
+if [ -z "$CONFIG" ] || [ -z "$GPUS" ]; then
+  echo "usage: bash $0 CONFIG GPUS [args...]" >&2
+  exit 2
+fi
+
+PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH} \
+"${PYTHON:-python}" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="$MASTER_ADDR" \
+    --nproc_per_node="$GPUS" \
+    --master_port="$PORT" \
+    "$(dirname "$0")/train.py" \
+    "$CONFIG" \
+    --launcher pytorch "${@:3}"
