@@ -10,6 +10,6 @@ from .utils.compat import apply_compat_fixes
 
 apply_compat_fixes()
 
-from . import engine  # noqa: E402,F401  (registration)
+from . import datasets, engine, models  # noqa: E402,F401  (registration)
 
 __all__ = ['__version__']

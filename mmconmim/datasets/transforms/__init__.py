@@ -1,0 +1,3 @@
+from .mask_generators import BlockMaskGenerator, UnitMaskGenerator
+
+__all__ = ['BlockMaskGenerator', 'UnitMaskGenerator']

@@ -1,0 +1,3 @@
+from .conmim_vit import ConMIMViT
+
+__all__ = ['ConMIMViT']

@@ -1,0 +1,3 @@
+from .denoising_contrast_loss import DenoisingContrastLoss
+
+__all__ = ['DenoisingContrastLoss']

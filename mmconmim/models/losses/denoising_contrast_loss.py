@@ -1,0 +1,79 @@
+"""Denoising contrastive loss of ConMIM.
+
+Yi et al., "Masked Image Modeling with Denoising Contrast", ICLR 2023
+(arXiv:2205.09616), Eq. 3:
+
+    L = E_{j in M} [ -log( exp(<s_j, sg(t_j)> / tau)
+                           / sum_{i=1..K} exp(<s_j, sg(t_i)> / tau) ) ]
+
+``s`` are the student's (corrupted view) patch embeddings, ``t`` the momentum
+teacher's (full view) embeddings of the *same image*, both L2-normalised; ``M``
+is the set of masked positions and ``K`` the number of patches. Negatives are
+the other patches of the same image only (no cross-image negatives); the mean
+runs over all masked rows of the local batch.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mmconmim.registry import MODELS
+
+
+@MODELS.register_module()
+class DenoisingContrastLoss(nn.Module):
+    """Intra-image patch-level InfoNCE over masked positions.
+
+    Args:
+        temperature (float): ``tau`` (> 0). Defaults to 0.1.
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+    """
+
+    def __init__(self, temperature: float = 0.1, loss_weight: float = 1.0):
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(
+                f'DenoisingContrastLoss: temperature must be > 0, got '
+                f'{temperature}')
+        self.temperature = float(temperature)
+        self.loss_weight = loss_weight
+
+    def forward(self, student: torch.Tensor, teacher: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            student (Tensor): (B, N, C) student patch embeddings.
+            teacher (Tensor): (B, N, C) teacher patch embeddings; no gradient
+                flows into them.
+            mask (Tensor): (B, N) bool, True at masked positions.
+
+        Returns:
+            Tensor: scalar loss.
+        """
+        if student.shape != teacher.shape or student.dim() != 3:
+            raise ValueError(
+                'DenoisingContrastLoss expects student and teacher tokens of '
+                f'the same shape (B, N, C), got {tuple(student.shape)} and '
+                f'{tuple(teacher.shape)}')
+        if mask.shape != student.shape[:2]:
+            raise ValueError(
+                f'DenoisingContrastLoss: mask shape {tuple(mask.shape)} does '
+                f'not match the token grid {tuple(student.shape[:2])}')
+        mask = mask.bool()
+        # The logits are computed in fp32 even under autocast: with tau=0.1
+        # they span [-10, 10] and bf16 would round them to ~0.06.
+        with torch.autocast(device_type=student.device.type, enabled=False):
+            s = F.normalize(student.float(), dim=-1)
+            t = F.normalize(teacher.detach().float(), dim=-1)
+            # (B, N, N): every student token against the N teacher tokens of
+            # its own image; the label of row j is j.
+            logits = torch.bmm(s, t.transpose(1, 2)) / self.temperature
+            B, N = mask.shape
+            labels = torch.arange(N, device=logits.device).repeat(B)
+            per_token = F.cross_entropy(
+                logits.reshape(B * N, N), labels, reduction='none')
+            # Mean over masked rows, written as a weighted sum so that the
+            # step has no data-dependent shapes (no host sync); an empty mask
+            # gives 0 rather than NaN.
+            weight = mask.reshape(-1).float()
+            loss = (per_token * weight).sum() / weight.sum().clamp(min=1.)
+        return self.loss_weight * loss

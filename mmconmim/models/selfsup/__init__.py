@@ -1,0 +1,3 @@
+from .conmim import ConMIM
+
+__all__ = ['ConMIM']
