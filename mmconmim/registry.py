@@ -19,7 +19,7 @@ from mmpretrain import registry as mmpretrain_registry
 
 __all__ = [
     'MODELS', 'TRANSFORMS', 'DATASETS', 'HOOKS', 'OPTIM_WRAPPERS',
-    'OPTIM_WRAPPER_CONSTRUCTORS'
+    'OPTIM_WRAPPER_CONSTRUCTORS', 'MODEL_WRAPPERS'
 ]
 
 
@@ -44,6 +44,8 @@ DATASETS = MirroredRegistry(mmpretrain_registry.DATASETS,
                             ['mmconmim.datasets'])
 HOOKS = MirroredRegistry(mmpretrain_registry.HOOKS, ['mmconmim.engine'])
 OPTIM_WRAPPERS = MirroredRegistry(mmpretrain_registry.OPTIM_WRAPPERS,
+                                  ['mmconmim.engine'])
+MODEL_WRAPPERS = MirroredRegistry(mmpretrain_registry.MODEL_WRAPPERS,
                                   ['mmconmim.engine'])
 OPTIM_WRAPPER_CONSTRUCTORS = MirroredRegistry(
     mmpretrain_registry.OPTIM_WRAPPER_CONSTRUCTORS, ['mmconmim.engine'])

@@ -28,12 +28,14 @@ MMCV_SDIST_SHA256="d387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5c
 
 # Changing these lists (or setup.cfg) re-runs the install step; otherwise a
 # re-run only checks the stack.
+# setuptools: mmengine 0.10.7 needs pkg_resources (gone in 82); 81 warns on
+# every import of it, so we stay below 81.
 # BASE_REQS go in before mmcv is built (its build needs torch, setuptools,
 # wheel, ninja); DOWNSTREAM_REQS after it, because they require mmcv and pip
 # must find it already satisfied instead of trying mmcv's sdist itself.
 BASE_REQS=(
   "torch==2.14.1" "torchvision==0.29.1"
-  "setuptools<82" "wheel" "ninja"
+  "setuptools<81" "wheel" "ninja"
   "mmengine==0.10.7"
 )
 DOWNSTREAM_REQS=(

@@ -33,7 +33,8 @@ Hue jitter under numpy 2 (mmcv 2.1.0 ``mmcv.image.photometric.adjust_hue``)
 
 Not shimmed, on purpose (handled by the install path, see tools/bootstrap.sh):
     * setuptools >= 82 removed ``pkg_resources``, which mmengine 0.10.7 uses for
-      ``pkg::`` base configs: we pin ``setuptools<82``.
+      ``pkg::`` base configs: we pin ``setuptools<81`` (81 warns on every
+      import of it).
     * numpy 2 removed aliases used by code paths we do not touch (mmpretrain
       retrieval metrics, mmdet VIS/GLIP); nothing on our paths needs a shim.
 """
@@ -91,14 +92,18 @@ def _trusted() -> bool:
     return os.environ.get(TRUST_ENV_VAR, '').lower() in ('1', 'true', 'yes')
 
 
-def safe_torch_load(filename, map_location=None):
+def safe_torch_load(filename, map_location=None, extra_globals=()):
     """``torch.load`` with ``weights_only=True`` and the runner allow-list.
+
+    ``extra_globals`` extends the allow-list for one call (e.g. the official
+    ConMIM converter allows ``argparse.Namespace``).
 
     Raises:
         UnsafeCheckpointError: the file pickles other objects; the message
             lists them. Set ``MMCONMIM_TRUST_CHECKPOINTS=1`` to load it anyway.
     """
-    with torch.serialization.safe_globals(checkpoint_safe_globals()):
+    with torch.serialization.safe_globals(
+            [*checkpoint_safe_globals(), *extra_globals]):
         try:
             return torch.load(filename, map_location=map_location,
                               weights_only=True)

@@ -13,7 +13,9 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
     unconditionally and its default DDP wrapper passes ``device_ids=[rank]``,
     which DDP rejects for CPU modules. Without CUDA we create the gloo
     process group ourselves (the Runner then skips ``init_dist``) and wrap the
-    model with ``device_ids=None``. Nothing changes when CUDA is available.
+    model with :class:`CPUDistributedDataParallel` (no ``device_ids``,
+    SyncBatchNorm swapped for the gloo-capable ``DistBatchNorm``). Nothing
+    changes when CUDA is available.
     """
     if launcher == 'none' or torch.cuda.is_available():
         return
@@ -30,9 +32,13 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
             rank=int(os.environ['RANK']),
             world_size=int(os.environ['WORLD_SIZE']))
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
-    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    if wrapper.get('type', 'MMDistributedDataParallel') not in (
+            'MMDistributedDataParallel', 'mmconmim.CPUDistributedDataParallel'):
+        raise RuntimeError(
+            f"model_wrapper_cfg type {wrapper['type']!r} is not supported for "
+            'CPU distributed training')
+    wrapper['type'] = 'mmconmim.CPUDistributedDataParallel'
     wrapper.setdefault('broadcast_buffers', False)
     wrapper.setdefault('find_unused_parameters',
                        cfg.get('find_unused_parameters', False))
-    wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper

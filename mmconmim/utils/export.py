@@ -1,0 +1,133 @@
+"""Turn pre-training checkpoints into downstream backbone weights, and map
+the official ConMIM/BEiT key layout to mmpretrain's.
+
+Exported files are plain tensor state dicts (``torch.load(...,
+weights_only=True)`` reads them) with the keys prefixed by ``backbone.``, so
+any mmpretrain/mmseg/mmdet config loads them with
+``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+"""
+import re
+from collections import OrderedDict
+from typing import Dict, Tuple
+
+import torch
+
+# Pre-training-only parameters of a backbone; fine-tuning models lack them.
+PRETRAIN_ONLY_KEYS = ('mask_token', )
+TEACHER_BACKBONE = 'teacher.module.0.'
+STUDENT_BACKBONE = 'backbone.'
+
+
+def extract_backbone(state_dict: Dict[str, torch.Tensor],
+                     source: str = 'auto') -> Tuple[OrderedDict, str, list]:
+    """Select one backbone of a pre-training model's state dict.
+
+    Args:
+        state_dict: the model's state dict (``checkpoint['state_dict']``).
+        source: ``'teacher'`` (ConMIM's momentum encoder, what the official
+            recipe fine-tunes from), ``'student'`` (the ``backbone.*`` keys),
+            or ``'auto'``: the teacher when the model has one, else the
+            student (A2MIM and CIM have a single network).
+
+    Returns:
+        (weights with keys ``backbone.<name>``, the source used, the dropped
+        pre-training-only keys)
+    """
+    has_teacher = any(k.startswith(TEACHER_BACKBONE) for k in state_dict)
+    if source == 'auto':
+        source = 'teacher' if has_teacher else 'student'
+    if source not in ('teacher', 'student'):
+        raise ValueError(f"source must be 'auto', 'teacher' or 'student', "
+                         f'got {source!r}')
+    if source == 'teacher' and not has_teacher:
+        raise KeyError(
+            f'the checkpoint has no teacher ({TEACHER_BACKBONE}* keys); it '
+            'is not a ConMIM checkpoint -- export the student instead')
+    prefix = TEACHER_BACKBONE if source == 'teacher' else STUDENT_BACKBONE
+    weights, dropped = OrderedDict(), []
+    for key, value in state_dict.items():
+        if not key.startswith(prefix):
+            continue
+        name = key[len(prefix):]
+        if name.split('.')[-1] in PRETRAIN_ONLY_KEYS:
+            dropped.append(name)
+            continue
+        weights['backbone.' + name] = value.detach().clone().contiguous()
+    if not weights:
+        raise KeyError(f'no {prefix}* keys in the checkpoint')
+    return weights, source, dropped
+
+
+# Official ConMIM (BEiT code base) -> mmpretrain BEiTViT / NonLinearNeck.
+# Applied in order to the key after removing an optional "module."/"model."
+# wrapper; see docs/transfer.md for the table.
+OFFICIAL_TO_MMPRETRAIN = [
+    (r'^patch_embed\.proj\.', 'backbone.patch_embed.projection.'),
+    (r'^blocks\.(\d+)\.norm1\.', r'backbone.layers.\1.ln1.'),
+    (r'^blocks\.(\d+)\.norm2\.', r'backbone.layers.\1.ln2.'),
+    (r'^blocks\.(\d+)\.mlp\.fc1\.', r'backbone.layers.\1.ffn.layers.0.0.'),
+    (r'^blocks\.(\d+)\.mlp\.fc2\.', r'backbone.layers.\1.ffn.layers.1.'),
+    (r'^blocks\.(\d+)\.', r'backbone.layers.\1.'),  # attn.*, gamma_1/2
+    (r'^norm\.', 'backbone.ln1.'),
+    (r'^fc_norm\.', 'backbone.ln2.'),
+    (r'^(cls_token|mask_token|pos_embed)$', r'backbone.\1'),
+    (r'^rel_pos_bias\.', 'backbone.rel_pos_bias.'),
+    # projector: Linear, BN, ReLU, Linear, BN, ReLU, Linear, BN(affine=False)
+    (r'^projectors\.0\.', 'neck.fc0.'),
+    (r'^projectors\.1\.', 'neck.bn0.'),
+    (r'^projectors\.3\.', 'neck.fc1.'),
+    (r'^projectors\.4\.', 'neck.bn1.'),
+    (r'^projectors\.6\.', 'neck.fc2.'),
+    (r'^projectors\.7\.', 'neck.bn2.'),
+    (r'^head\.', 'head.fc.'),
+]
+MMPRETRAIN_TO_OFFICIAL = [
+    (r'^backbone\.patch_embed\.projection\.', 'patch_embed.proj.'),
+    (r'^backbone\.layers\.(\d+)\.ln1\.', r'blocks.\1.norm1.'),
+    (r'^backbone\.layers\.(\d+)\.ln2\.', r'blocks.\1.norm2.'),
+    (r'^backbone\.layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
+    (r'^backbone\.layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
+    (r'^backbone\.layers\.(\d+)\.', r'blocks.\1.'),
+    (r'^backbone\.ln1\.', 'norm.'),
+    (r'^backbone\.ln2\.', 'fc_norm.'),
+    (r'^backbone\.', ''),
+    (r'^neck\.fc0\.', 'projectors.0.'),
+    (r'^neck\.bn0\.', 'projectors.1.'),
+    (r'^neck\.fc1\.', 'projectors.3.'),
+    (r'^neck\.bn1\.', 'projectors.4.'),
+    (r'^neck\.fc2\.', 'projectors.6.'),
+    (r'^neck\.bn2\.', 'projectors.7.'),
+    (r'^head\.fc\.', 'head.'),
+]
+OFFICIAL_UNUSED = (r'^lm_head\.', )
+
+
+def _rename(key: str, rules) -> str:
+    for pattern, repl in rules:
+        new, count = re.subn(pattern, repl, key)
+        if count:
+            return new
+    raise KeyError(f'no mapping for key {key!r}')
+
+
+def official_to_mmpretrain(state_dict: Dict[str, torch.Tensor]):
+    """Map official ConMIM/BEiT keys to ours.
+
+    Returns:
+        (converted state dict, list of official keys without a counterpart,
+        e.g. the unused ``lm_head``)
+    """
+    converted, skipped = OrderedDict(), []
+    for key, value in state_dict.items():
+        bare = re.sub(r'^(module|model)\.', '', key)
+        if any(re.match(p, bare) for p in OFFICIAL_UNUSED):
+            skipped.append(key)
+            continue
+        converted[_rename(bare, OFFICIAL_TO_MMPRETRAIN)] = value
+    return converted, skipped
+
+
+def mmpretrain_to_official(state_dict: Dict[str, torch.Tensor]):
+    """The inverse of :func:`official_to_mmpretrain`."""
+    return OrderedDict(
+        (_rename(k, MMPRETRAIN_TO_OFFICIAL), v) for k, v in state_dict.items())

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# mmsegmentation with pre-trained mmconmim weights:
+#   bash tools/benchmarks/mmsegmentation/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]  (env: GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS)
+exec bash "$(dirname "$0")/../downstream.sh" slurm_test "$@"

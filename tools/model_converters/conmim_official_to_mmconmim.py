@@ -1,0 +1,53 @@
+"""Convert an official ConMIM (TencentARC/ConMIM, BEiT code base) checkpoint
+to mmpretrain/mmconmim key names.
+
+    python tools/model_converters/conmim_official_to_mmconmim.py SRC OUT
+
+SRC is e.g. ``checkpoint_copy-799.pth`` (the teacher, which the official
+README fine-tunes from) or a fine-tuned classifier. The weights are taken
+from ``model`` (or ``module``/``state_dict``). Backbone keys become
+``backbone.*`` (``blocks.N`` -> ``layers.N``, ``norm1/2`` -> ``ln1/2``,
+``mlp.fc1/fc2`` -> ``ffn.layers.0.0/1``, ``patch_embed.proj`` ->
+``patch_embed.projection``, final ``norm`` -> ``ln1``, ``fc_norm`` -> ``ln2``),
+the projector ``projectors.{0,1,3,4,6,7}`` becomes ``neck.{fc0,bn0,fc1,bn1,
+fc2,bn2}``, a classifier ``head`` becomes ``head.fc``; the unused ``lm_head``
+is dropped (and reported). The full table is in docs/transfer.md.
+
+The official checkpoints also pickle the training arguments (an
+``argparse.Namespace``) and numpy objects; the loader allows exactly those on
+top of tensors (``weights_only=True``).
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+
+from mmconmim.utils import safe_torch_load
+from mmconmim.utils.export import official_to_mmpretrain
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('src', help='official checkpoint')
+    parser.add_argument('out', help='output file (.pth)')
+    args = parser.parse_args()
+
+    ckpt = safe_torch_load(args.src, map_location='cpu',
+                           extra_globals=[argparse.Namespace])
+    for key in ('model', 'module', 'state_dict'):
+        if isinstance(ckpt, dict) and key in ckpt:
+            ckpt = ckpt[key]
+            break
+    converted, skipped = official_to_mmpretrain(ckpt)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    torch.save(dict(state_dict=converted,
+                    meta=dict(source_checkpoint=osp.abspath(args.src),
+                              dropped_keys=skipped)), args.out)
+    print(f'converted {len(converted)} tensors to {args.out}; dropped '
+          f'{len(skipped)} unused keys ({", ".join(skipped[:4])}'
+          f'{"..." if len(skipped) > 4 else ""})')
+
+
+if __name__ == '__main__':
+    main()
