@@ -31,6 +31,18 @@ Hue jitter under numpy 2 (mmcv 2.1.0 ``mmcv.image.photometric.adjust_hue``)
     same modulo-256 shift explicitly. Delete once mmcv ships a release whose
     ``adjust_hue`` works under numpy 2.
 
+Relative position table resizing under SciPy >= 1.14 (mmpretrain 1.2.0
+``models.utils.embed.resize_relative_position_bias_table``)
+    BEiT-style checkpoints loaded at another resolution (224-px pre-training
+    into 512-px ADE20K or 1024-px COCO) have their relative position tables
+    resized with ``scipy.interpolate.interp2d(kind='cubic')``, which SciPy
+    1.14 removed: the load fails with ``NotImplementedError``. We replace the
+    function (in ``mmpretrain.models.utils`` and the backbone modules that
+    imported it) by one that computes the same interpolating bicubic spline
+    with ``RectBivariateSpline`` (the replacement SciPy documents for gridded
+    ``interp2d``), on the same geometric-progression source coordinates.
+    Delete once mmpretrain stops using ``interp2d``.
+
 Not shimmed, on purpose (handled by the install path, see tools/bootstrap.sh):
     * setuptools >= 82 removed ``pkg_resources``, which mmengine 0.10.7 uses for
       ``pkg::`` base configs: we pin ``setuptools<81`` (81 warns on every
@@ -184,6 +196,59 @@ def adjust_hue(img: np.ndarray, hue_factor: float,
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL).astype(dtype)
 
 
+def geometric_coords(src_shape: int, dst_shape: int) -> np.ndarray:
+    """BEiT's source coordinates: distances spaced by a geometric progression
+    whose total reaches the new half-width, so the resized table keeps the
+    near-distance values and stretches the far ones."""
+
+    def geometric_progression(a, r, n):
+        return a * (1.0 - r**n) / (1.0 - r)
+
+    left, right = 1.01, 1.5
+    while right - left > 1e-6:
+        q = (left + right) / 2.0
+        if geometric_progression(1, q, src_shape // 2) > dst_shape // 2:
+            right = q
+        else:
+            left = q
+    dis, cur = [], 1
+    for i in range(src_shape // 2):
+        dis.append(cur)
+        cur += q**(i + 1)
+    return np.array([-d for d in reversed(dis)] + [0] + dis)
+
+
+def resize_relative_position_bias_table(src_shape, dst_shape, table,
+                                        num_head):
+    """SciPy-1.14-safe version of mmpretrain's function (same arguments and
+    result): resize a (src_shape**2, num_head) table of relative-distance
+    biases to (dst_shape**2, num_head) with a cubic interpolating spline over
+    BEiT's geometric-progression distance coordinates."""
+    from scipy.interpolate import RectBivariateSpline
+    coords = geometric_coords(src_shape, dst_shape)
+    t = dst_shape // 2.0
+    new_coords = np.arange(-t, t + 0.1, 1.0)
+    columns = []
+    for head in range(num_head):
+        z = table[:, head].view(src_shape, src_shape).float().numpy()
+        # interp2d(x, y, z) with z[row=y, col=x] == spline over (y, x)
+        spline = RectBivariateSpline(coords, coords, z, kx=3, ky=3, s=0)
+        columns.append(
+            torch.from_numpy(spline(new_coords, new_coords).astype(
+                np.float32)).reshape(-1, 1))
+    return torch.cat(columns, dim=-1).to(table.device)
+
+
+def patch_mmpretrain_rel_pos_resize() -> None:
+    import mmpretrain.models.backbones.beit as beit
+    import mmpretrain.models.backbones.swin_transformer as swin
+    import mmpretrain.models.utils as utils
+    import mmpretrain.models.utils.embed as embed
+    for module in (beit, swin, utils, embed):
+        module.resize_relative_position_bias_table = \
+            resize_relative_position_bias_table
+
+
 def patch_mmcv_adjust_hue() -> None:
     import mmcv
     import mmcv.image
@@ -202,4 +267,5 @@ def apply_compat_fixes() -> None:
         return
     register_safe_checkpoint_loader()
     patch_mmcv_adjust_hue()
+    patch_mmpretrain_rel_pos_resize()
     _APPLIED = True

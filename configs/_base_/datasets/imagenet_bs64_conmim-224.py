@@ -43,7 +43,7 @@ teacher_photometric = [
 ]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='RobustLoadImageFromFile'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(
         type='RandomResizedCrop',

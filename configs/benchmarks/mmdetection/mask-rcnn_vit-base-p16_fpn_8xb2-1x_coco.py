@@ -110,3 +110,7 @@ param_scheduler = [
          milestones=[8, 11], gamma=0.1)
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+
+# crash-safe checkpoints, and stop at the first NaN/Inf loss
+default_hooks = dict(checkpoint=dict(type='mmconmim.SafeCheckpointHook'))
+custom_hooks = [dict(type='mmconmim.NonFiniteLossHook')]

@@ -66,3 +66,7 @@ param_scheduler = [
 train_dataloader = dict(batch_size=2)
 val_dataloader = dict(batch_size=1)
 test_dataloader = val_dataloader
+
+# crash-safe checkpoints, and stop at the first NaN/Inf loss
+default_hooks = dict(checkpoint=dict(type='mmconmim.SafeCheckpointHook'))
+custom_hooks = [dict(type='mmconmim.NonFiniteLossHook')]

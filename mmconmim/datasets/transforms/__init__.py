@@ -1,3 +1,7 @@
+from .loading import RobustLoadImageFromFile, UnreadableImageError
 from .mask_generators import BlockMaskGenerator, UnitMaskGenerator
 
-__all__ = ['BlockMaskGenerator', 'UnitMaskGenerator']
+__all__ = [
+    'BlockMaskGenerator', 'RobustLoadImageFromFile', 'UnitMaskGenerator',
+    'UnreadableImageError'
+]

@@ -1,0 +1,162 @@
+"""Image loading that turns every common file into 3-channel uint8 BGR and
+never lets a bad file through silently.
+
+mmcv's ``LoadImageFromFile`` decodes with OpenCV's ``IMREAD_COLOR``: a
+truncated JPEG decodes "successfully" with a grey bottom, RGBA drops its alpha
+without compositing, and an undecodable file ends in a bare assertion.
+:class:`RobustLoadImageFromFile` decodes with Pillow (which rejects truncated
+files), converts grayscale, palette, alpha and 16-bit images explicitly, and
+on a file it cannot read either raises an error naming the file (default) or,
+with ``on_error='skip'``, logs a warning naming it, counts it and returns
+``None`` so that the dataset draws another sample (mmengine's refetch).
+"""
+import atexit
+import io
+import logging
+import multiprocessing
+import os
+import sys
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmengine import fileio
+from mmengine.logging import print_log
+from PIL import Image, UnidentifiedImageError
+
+from mmconmim.registry import TRANSFORMS
+
+
+class UnreadableImageError(OSError):
+    """An image file exists but cannot be decoded."""
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.floating):
+        return (arr.clip(0, 1) * 255).round().astype(np.uint8)
+    # 16-bit images (PNG 'I;16', 'I'): full range 0..65535 -> 0..255
+    return (arr.astype(np.float32) / 257.).clip(0, 255).round().astype(
+        np.uint8)
+
+
+def pil_to_bgr(img: Image.Image, background=(255, 255, 255)) -> np.ndarray:
+    """Any Pillow image -> (H, W, 3) uint8 BGR.
+
+    Grayscale is replicated to three channels; 16-bit values are scaled by
+    1/257; images with transparency (RGBA, LA, palette with tRNS) are
+    composited over ``background`` (RGB).
+    """
+    if img.mode == 'P':
+        img = img.convert('RGBA' if 'transparency' in img.info else 'RGB')
+    if img.mode in ('1', 'L', 'I', 'I;16', 'I;16B', 'I;16L', 'I;16N', 'F'):
+        gray = _to_uint8(np.asarray(img))
+        rgb = np.repeat(gray[..., None], 3, axis=-1)
+    elif img.mode in ('LA', 'La', 'PA', 'RGBA', 'RGBa'):
+        rgba = np.asarray(img.convert('RGBA'), dtype=np.float32)
+        alpha = rgba[..., 3:] / 255.
+        rgb = rgba[..., :3] * alpha + np.asarray(
+            background, np.float32) * (1 - alpha)
+        rgb = rgb.round().astype(np.uint8)
+    elif img.mode == 'RGB':
+        rgb = np.asarray(img)
+    else:  # CMYK, YCbCr, LAB, HSV...
+        rgb = np.asarray(img.convert('RGB'))
+    return np.ascontiguousarray(rgb[..., ::-1])
+
+
+@TRANSFORMS.register_module()
+class RobustLoadImageFromFile(BaseTransform):
+    """Load ``results['img_path']`` as a 3-channel uint8 BGR image.
+
+    Args:
+        on_error (str): ``'raise'`` (default): raise
+            :class:`UnreadableImageError` naming the file. ``'skip'``: log a
+            warning naming the file, count it (:attr:`num_skipped`, and a
+            summary at exit) and return ``None``; mmengine datasets then
+            fetch another sample.
+        to_float32 (bool): Return float32 instead of uint8.
+        background (tuple): RGB colour under transparent pixels.
+        backend_args (dict, optional): mmengine file backend arguments.
+
+    Adds ``img``, ``img_shape``, ``ori_shape``.
+    """
+
+    def __init__(self,
+                 on_error: str = 'raise',
+                 to_float32: bool = False,
+                 background=(255, 255, 255),
+                 backend_args=None) -> None:
+        if on_error not in ('raise', 'skip'):
+            raise ValueError("RobustLoadImageFromFile: on_error must be "
+                             f"'raise' or 'skip', got {on_error!r}")
+        self.on_error = on_error
+        self.to_float32 = to_float32
+        self.background = tuple(background)
+        self.backend_args = backend_args
+        # Shared with dataloader workers (created before they start), so the
+        # main process sees every skip.
+        self._skipped = multiprocessing.Value('i', 0)
+        self._owner_pid = os.getpid()
+        if on_error == 'skip':
+            atexit.register(self._summary)
+
+    @property
+    def num_skipped(self) -> int:
+        return self._skipped.value
+
+    def _summary(self) -> None:
+        # At interpreter exit loggers may already be closed: plain stderr.
+        if os.getpid() == self._owner_pid and self.num_skipped:
+            try:
+                sys.__stderr__.write(
+                    f'RobustLoadImageFromFile skipped {self.num_skipped} '
+                    'unreadable image(s) in this run (named in the warnings '
+                    'logged when they were skipped).\n')
+            except (OSError, ValueError, AttributeError):
+                pass
+
+    def decode(self, filename: str) -> np.ndarray:
+        try:
+            data = fileio.get(filename, backend_args=self.backend_args)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise UnreadableImageError(f'cannot read {filename}: {exc}')
+        if not data:
+            raise UnreadableImageError(f'{filename} is empty (0 bytes)')
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()  # raises on truncated or corrupt data
+                return pil_to_bgr(img, self.background)
+        except (UnidentifiedImageError, OSError, SyntaxError,
+                ValueError) as exc:
+            raise UnreadableImageError(
+                f'cannot decode image {filename}: {exc}') from exc
+
+    def transform(self, results: dict):
+        filename = results['img_path']
+        try:
+            img = self.decode(filename)
+        except UnreadableImageError as exc:
+            if self.on_error == 'raise':
+                raise
+            with self._skipped.get_lock():
+                self._skipped.value += 1
+                count = self._skipped.value
+            print_log(f'skipping unreadable image ({count} so far): {exc}',
+                      logger='current', level=logging.WARNING)
+            return None
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(on_error={self.on_error!r}, '
+                f'to_float32={self.to_float32}, '
+                f'background={self.background})')

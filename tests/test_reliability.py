@@ -1,0 +1,275 @@
+"""Reliability: exact resume after SIGKILL, crash-safe checkpoints,
+distributed consistency and equivalence, non-finite losses, invalid
+configuration."""
+import glob
+import json
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import mmconmim  # noqa: F401
+from helpers import REPO_ROOT, run_tool, write_images
+
+DEMO = osp.join(REPO_ROOT, 'configs/demo/conmim_demo.py')
+
+RUN_CFG = '''
+_base_ = '{base}'
+custom_imports = dict(imports=['mmconmim'{extra_imports}],
+                      allow_failed_imports=False)
+train_dataloader = dict(batch_size={batch}, num_workers={workers},
+                        persistent_workers={persistent}, drop_last=False,
+                        sampler=dict(type='{sampler}', shuffle=True),
+                        dataset=dict(data_root='{data}'))
+train_cfg = dict(_delete_=True, {loop})
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=2),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False, begin=2,
+         end=16)]
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=1),
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False,
+                    interval={ckpt_interval}, max_keep_ckpts={keep}))
+log_processor = dict(by_epoch=False, window_size=1)
+custom_hooks = [dict(type='NonFiniteLossHook')]{extra_hooks}
+'''
+
+
+def write_run_config(path, data, batch=8, workers=0, iters=8,
+                     ckpt_interval=4, keep=3, sampler='InfiniteSampler',
+                     loop=None, extra_imports='', extra_hooks=''):
+    loop = loop or f"type='IterBasedTrainLoop', max_iters={iters}"
+    text = RUN_CFG.format(
+        base=DEMO, data=data, batch=batch, workers=workers,
+        persistent=workers > 0, sampler=sampler, loop=loop,
+        ckpt_interval=ckpt_interval, keep=keep, extra_imports=extra_imports,
+        extra_hooks=extra_hooks)
+    with open(path, 'w') as f:
+        f.write(text)
+    return str(path)
+
+
+def logged_losses(work_dir):
+    """iteration -> loss from every run's scalars.json in work_dir."""
+    losses = {}
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                          'scalars.json'))):
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                if 'loss' in record:
+                    losses[record['step']] = record['loss']
+    return losses
+
+
+def tool_env():
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+    return env
+
+
+def test_resume_after_sigkill_reproduces_the_uninterrupted_losses(tmp_path):
+    data = osp.join(REPO_ROOT, 'data/demo/images')
+    cfg = write_run_config(tmp_path / 'cfg.py', data, workers=2, iters=8,
+                           ckpt_interval=4)
+    full = str(tmp_path / 'full')
+    run_tool(['tools/train.py', cfg, '--work-dir', full])
+    reference = logged_losses(full)
+    assert sorted(reference) == list(range(1, 9))
+
+    killed = str(tmp_path / 'killed')
+    proc = subprocess.Popen(
+        [sys.executable, 'tools/train.py', cfg, '--work-dir', killed],
+        cwd=REPO_ROOT, env=tool_env(), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    pointer = osp.join(killed, 'last_checkpoint')
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if osp.isfile(pointer) and open(pointer).read().endswith(
+                'iter_4.pth'):
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, 'the run ended before it could be killed'
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its data workers
+    proc.wait()
+    done = max(logged_losses(killed))
+    assert done < 8, 'killed too late to test anything'
+
+    proc = run_tool(['tools/train.py', cfg, '--work-dir', killed, '--resume'])
+    assert 'resumed' in proc.stdout + proc.stderr
+    resumed = logged_losses(killed)
+    for it in range(5, 9):
+        assert resumed[it] == pytest.approx(reference[it], abs=1e-6), it
+    ckpt_full = torch.load(osp.join(full, 'iter_8.pth'), weights_only=False)
+    ckpt_res = torch.load(osp.join(killed, 'iter_8.pth'), weights_only=False)
+    assert int(ckpt_res['state_dict']['teacher.steps']) == 8
+    for key, value in ckpt_full['state_dict'].items():
+        torch.testing.assert_close(ckpt_res['state_dict'][key], value,
+                                   rtol=0, atol=1e-6, msg=key)
+
+
+def _runner(tmp_path, iters=3, keep=1):
+    from mmengine.runner import Runner
+    data = osp.join(REPO_ROOT, 'data/demo/images')
+    cfg = Config.fromfile(write_run_config(
+        tmp_path / 'cfg.py', data, batch=4, iters=iters, ckpt_interval=1,
+        keep=keep))
+    cfg.work_dir = str(tmp_path / 'work')
+    return Runner.from_cfg(cfg)
+
+
+@pytest.mark.parametrize('crash_on', ['iter_3.pth', 'last_checkpoint'])
+def test_crash_while_saving_keeps_the_previous_checkpoint(
+        tmp_path, monkeypatch, crash_on):
+    runner = _runner(tmp_path, keep=1)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if dst.endswith(crash_on) and runner.iter == 2:
+            raise KeyboardInterrupt('simulated crash while saving')
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, 'replace', replace)
+    with pytest.raises(KeyboardInterrupt):
+        runner.train()
+    work = runner.work_dir
+    pointer = open(osp.join(work, 'last_checkpoint')).read()
+    assert pointer.endswith('iter_2.pth')  # still the previous checkpoint
+    ckpt = torch.load(pointer, weights_only=False)  # complete and readable
+    assert ckpt['meta']['iter'] == 2
+    leftovers = [f for f in os.listdir(work) if f.startswith('.')]
+    assert leftovers == []  # no temporary files
+    if crash_on == 'iter_3.pth':
+        assert not osp.exists(osp.join(work, 'iter_3.pth'))
+
+
+def test_non_finite_loss_stops_with_the_iteration_and_keeps_checkpoints(
+        tmp_path):
+    from mmengine.hooks import Hook
+
+    class PoisonHook(Hook):
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter == 2:  # the third iteration
+                with torch.no_grad():
+                    runner.model.backbone.cls_token.fill_(float('nan'))
+
+    runner = _runner(tmp_path, iters=5, keep=2)
+    runner.register_hook(PoisonHook())
+    with pytest.raises(FloatingPointError, match='iteration 3'):
+        runner.train()
+    work = runner.work_dir
+    assert not osp.exists(osp.join(work, 'iter_3.pth'))
+    pointer = open(osp.join(work, 'last_checkpoint')).read()
+    assert pointer.endswith('iter_2.pth')
+    state = torch.load(pointer, weights_only=False)['state_dict']
+    assert all(torch.isfinite(v).all() for v in state.values()
+               if v.is_floating_point())
+
+
+def test_checkpoint_hook_refuses_non_finite_weights(tmp_path):
+    from mmconmim.engine import SafeCheckpointHook
+    runner = _runner(tmp_path, iters=1)
+    with torch.no_grad():
+        runner.model.neck.fc0.weight[0, 0] = float('inf')
+    with pytest.raises(FloatingPointError, match='neck.fc0.weight'):
+        SafeCheckpointHook(interval=1)._check_finite(runner, 1)
+
+
+def test_two_processes_keep_identical_weights_and_split_the_data(tmp_path):
+    data = write_images(str(tmp_path / 'images'), num=8, size=72)
+    cfg = write_run_config(
+        tmp_path / 'cfg.py', data, batch=2, sampler='DefaultSampler',
+        loop="type='EpochBasedTrainLoop', max_epochs=2",
+        ckpt_interval=100, extra_imports=", 'dist_probe'",
+        extra_hooks="\ncustom_hooks.append(dict(type='RankProbeHook'))")
+    work = str(tmp_path / 'work')
+    run_tool(['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', work],
+             env=dict(PORT='29653', PYTHONPATH=REPO_ROOT + os.pathsep +
+                      osp.join(REPO_ROOT, 'tests')))
+    probes = [torch.load(osp.join(work, f'probe_rank{r}.pth'),
+                         weights_only=False) for r in (0, 1)]
+    # identical student and teacher (EMA) on both ranks, after 4 steps;
+    # BN running statistics are per rank with plain BN (the demo config's
+    # projector norm) and are left out -- they are unused by train-mode BN
+    state0, state1 = probes[0]['state_dict'], probes[1]['state_dict']
+    assert int(state0['teacher.steps']) == 4
+    compared = 0
+    for key, value in state0.items():
+        if key.rsplit('.', 1)[-1] in ('running_mean', 'running_var',
+                                      'num_batches_tracked'):
+            continue
+        assert torch.equal(value, state1[key]), key
+        compared += 1
+    assert compared > 50
+    # every sample exactly once per epoch across the ranks
+    for epoch in (0, 1):
+        seen = probes[0]['seen'][epoch] + probes[1]['seen'][epoch]
+        assert sorted(seen) == list(range(8)), (epoch, seen)
+        assert set(probes[0]['seen'][epoch]).isdisjoint(
+            probes[1]['seen'][epoch])
+
+
+@pytest.mark.parametrize('norm', ['DistBN', 'BN1d'])
+def test_two_processes_match_one_process_with_the_double_batch(
+        tmp_path, norm):
+    script = osp.join(REPO_ROOT, 'tests', 'dist_equivalence.py')
+    one, two = str(tmp_path / 'one.pth'), str(tmp_path / 'two.pth')
+    run_tool([script, one, norm])
+    run_tool([sys.executable, '-m', 'torch.distributed.run',
+              '--nproc_per_node=2', '--master_port=29671', script, two,
+              norm])
+    a, b = torch.load(one), torch.load(two)
+    diffs = {k: (a[k].double() - b[k].double()).abs().max().item()
+             for k in a if a[k].is_floating_point()}
+    if norm == 'DistBN':
+        # cross-rank BN: the split does not change the normalisation
+        assert max(diffs.values()) <= 1e-5, max(diffs.items(),
+                                                key=lambda kv: kv[1])
+    else:
+        # per-rank BN normalises each half with its own statistics: a
+        # documented difference, far above float noise
+        assert max(diffs.values()) > 1e-4
+
+
+def _build(cfg_dict, registry='MODELS'):
+    from mmpretrain import registry as r
+    init_default_scope('mmpretrain')
+    return getattr(r, registry).build(cfg_dict)
+
+
+@pytest.mark.parametrize('path,value,field', [
+    ('model.head.loss.temperature', 0., 'temperature must be > 0'),
+    ('model.momentum', 1.5, 'momentum must be a number in'),
+    ('model.end_momentum', -0.1, 'end_momentum must be a number in'),
+    ('model.backbone.img_size', 60, 'not divisible by its patch_size'),
+])
+def test_invalid_model_config_fails_at_build_naming_the_field(
+        path, value, field):
+    cfg = Config.fromfile(DEMO)
+    cfg.merge_from_dict({path: value})
+    with pytest.raises(ValueError, match=field):
+        _build(cfg.model)
+
+
+@pytest.mark.parametrize('key,value,field', [
+    ('mask_ratio', 1.0, 'mask_ratio must be in'),
+    ('mask_ratio', 0., 'mask_ratio must be in'),
+    ('input_size', 72, 'input_size 72 is not divisible by mask_patch_size'),
+    ('model_patch_size', 12,
+     'mask_patch_size 16 is not divisible by model_patch_size 12'),
+])
+def test_invalid_mask_config_fails_at_dataset_build(key, value, field):
+    cfg = Config.fromfile(DEMO)
+    dataset = cfg.train_dataloader.dataset
+    dataset.data_root = osp.join(REPO_ROOT, 'data/demo/images')
+    for step in dataset.pipeline:
+        if step['type'] == 'UnitMaskGenerator':
+            step[key] = value
+    with pytest.raises(ValueError, match=field):
+        _build(dataset, 'DATASETS')
