@@ -87,6 +87,12 @@ class ResidualMaskTokenMixin:
                 torch.full(shape, float(gamma_init)))
         self._channels_last = channels_last
 
+    def train(self, mode: bool = True):
+        # mmpretrain's ResNet.train / ConvNeXt.train return None, which
+        # breaks ``backbone.eval()`` chains; nn.Module returns self.
+        super().train(mode)
+        return self
+
     def _check_mask_grid(self, mask: torch.Tensor,
                          feat_hw: Tuple[int, int]) -> None:
         expected = (mask.shape[0], *feat_hw) if mask.dim() == 3 else None
