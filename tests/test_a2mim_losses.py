@@ -158,8 +158,8 @@ def test_spatial_loss_is_the_mean_over_masked_elements(criterion):
                 if mask[b, y, x]:
                     count += 1
                     for c in range(C):
-                        total += penalty(
-                            pred[b, c, y, x].item() - target[b, c, y, x].item())
+                        error = pred[b, c, y, x] - target[b, c, y, x]
+                        total += penalty(error.item())
     expected = total / (count + 1e-5) / C
     loss = MaskedPixelLoss(criterion)(pred, target, mask)
     assert loss.item() == pytest.approx(expected, rel=1e-12)
