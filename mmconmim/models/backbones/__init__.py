@@ -1,3 +1,8 @@
 from .conmim_vit import ConMIMViT
 
 __all__ = ['ConMIMViT']
+from .a2mim_convnext import A2MIMConvNeXt
+from .a2mim_resnet import A2MIMResNet
+from .a2mim_vit import A2MIMViT
+
+__all__ += ['A2MIMConvNeXt', 'A2MIMResNet', 'A2MIMViT']

@@ -1,0 +1,14 @@
+# ADE20K UperNet ViT-B/16 (160k iterations, 512x512) from an A2MIM ViT-B
+# checkpoint (paper: 49.0 mIoU). Everything comes from the shared ViT-B
+# UperNet benchmark config (mmpretrain.BEiTViT backbone, featmap outputs of
+# layers 3/5/7/11, Feature2Pyramid, layer-wise lr decay, init_cfg with prefix
+# 'backbone.'); A2MIM's ViT also has an absolute position embedding, which is
+# switched on here so that it is loaded (and resized from 14x14 to 32x32 by
+# BEiTViT's load hook) instead of being dropped. mask_token is ignored as an
+# unexpected key. Note: the same hook resizes the per-layer relative position
+# tables (27^2 -> 63^2 entries) with scipy's interp2d, which SciPy >= 1.14
+# removed; loading a 224-px checkpoint at 512 px needs a compat shim for
+# mmpretrain's resize_relative_position_bias_table until mmpretrain fixes it.
+_base_ = '../../benchmarks/mmsegmentation/upernet_vit-base-p16_8xb2-160k_ade20k-512x512.py'  # noqa: E501
+
+model = dict(backbone=dict(use_abs_pos_emb=True))

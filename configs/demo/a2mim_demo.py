@@ -1,0 +1,75 @@
+# A2MIM demo: a tiny ResNet pre-trained on the bundled photographs
+# (data/demo/images) on a laptop CPU in a few minutes. Same algorithm,
+# augmentation, masking and losses as the ResNet-50 recipe; only the sizes
+# are small: 128-px crops, 32-px mask units (4x4 grid, ceil(16 * 0.6) = 10
+# masked), a ResNet-18 layout with 16 stem/base channels (16-32-64-128), the
+# mask token before the last stage (stride 16, 8x8 grid), decoder
+# 128 -> 32^2 * 3 + PixelShuffle(32), focal-L1 + 0.5 * focal frequency loss.
+_base_ = [
+    '../_base_/models/a2mim_resnet50.py',
+    '../_base_/datasets/imagenet_bs256_a2mim-cnn-224.py',
+    '../_base_/schedules/a2mim_adamw_coslr.py',
+    '../_base_/default_runtime.py',
+]
+
+img_size = 128
+mask_unit = 32
+
+model = dict(
+    backbone=dict(
+        depth=18,
+        stem_channels=16,
+        base_channels=16,
+        norm_cfg=dict(type='BN', requires_grad=True)),
+    neck=dict(in_channels=128))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='RandomResizedCrop',
+        scale=img_size,
+        crop_ratio_range=(0.8, 1.0),
+        aspect_ratio_range=(3. / 4., 4. / 3.)),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(
+        type='UnitMaskGenerator',
+        input_size=img_size,
+        mask_patch_size=mask_unit,
+        model_patch_size=mask_unit,
+        mask_ratio=0.6),
+    dict(type='PackInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=2,
+    persistent_workers=True,
+    pin_memory=False,
+    drop_last=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        _delete_=True,
+        type='CustomDataset',
+        data_root='data/demo/images',
+        with_label=False,
+        pipeline=train_pipeline))
+
+max_iters = 300
+warmup_iters = 20
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0,
+         end=warmup_iters),
+    dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=False,
+         begin=warmup_iters, end=max_iters),
+]
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+auto_scale_lr = dict(base_batch_size=16)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=100,
+        max_keep_ckpts=2))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+log_processor = dict(by_epoch=False)

@@ -1,0 +1,3 @@
+from .a2mim_head import A2MIMHead
+
+__all__ = ['A2MIMHead']

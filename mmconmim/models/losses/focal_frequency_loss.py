@@ -1,0 +1,98 @@
+"""A2MIM's Fourier-domain loss: a focal frequency loss on batch-averaged
+spectra.
+
+Li et al., "Architecture-Agnostic Masked Image Modeling -- From ViT back to
+CNN", ICML 2023 (arXiv:2205.13943), L_freq, in the form of the reference
+implementation (openmixup ``A2MIMHead`` + ``FocalFrequencyLoss`` of Jiang et
+al., ICCV 2021, with ``ave_spectrum``, ``log_matrix``, ``batch_matrix``,
+alpha = 1). With M the pixel mask (1 = masked), F the orthonormal 2-D DFT over
+(H, W) per channel and sg the stop-gradient:
+
+    M_f = M + (1 - M) * w_u
+    y   = pred * M_f + (sg(pred) + target) / 2 * (1 - M_f)    ("mixed")
+    P   = mean_b F(y_b),   T = mean_b F(target_b)
+    D   = |P - T|^2                                            (re^2 + im^2)
+    W   = sg(clamp(log(1 + |P - T|) / max_{c,u,v} log(1 + |P - T|), 0, 1)),
+          NaN -> 0
+    L   = lambda * mean_{c,u,v}(W * D)
+
+Gradients reach the prediction through the masked pixels (and w_u times the
+visible ones). The spectra are averaged over the batch *before* the distance:
+this compares mini-batch mean spectra, not per-sample spectra. The FFT always
+runs in fp32 or wider (half-precision FFTs only support power-of-two sizes).
+"""
+import torch
+from torch import nn
+
+from mmconmim.registry import MODELS
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    return x.float() if x.dtype in _HALF else x
+
+
+@MODELS.register_module()
+class FocalFrequencyLoss(nn.Module):
+    """A2MIM's focal frequency loss, ``loss(pred, target, mask)``.
+
+    Args:
+        unmask_weight (float): w_u, the share of the raw prediction kept at
+            visible pixels of the FFT input, in [0, 1]. 1e-3 for ResNet,
+            0 for ViT. Defaults to 0.
+        loss_weight (float): lambda. 0.5 for ResNet-50, 0.1 for ViT.
+            Defaults to 1.0.
+    """
+
+    def __init__(self, unmask_weight: float = 0., loss_weight: float = 1.0):
+        super().__init__()
+        if not 0. <= unmask_weight <= 1.:
+            raise ValueError('FocalFrequencyLoss: unmask_weight must be in '
+                             f'[0, 1], got {unmask_weight!r}')
+        if not loss_weight >= 0.:
+            raise ValueError('FocalFrequencyLoss: loss_weight must be >= 0, '
+                             f'got {loss_weight!r}')
+        self.unmask_weight = float(unmask_weight)
+        self.loss_weight = float(loss_weight)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            pred (Tensor): (B, C, H, W) reconstruction.
+            target (Tensor): (B, C, H, W) target image.
+            mask (Tensor): (B, H, W) pixel mask, 1 = masked.
+
+        Returns:
+            Tensor: scalar loss (fp32 or wider).
+        """
+        if pred.dim() != 4 or pred.shape != target.shape:
+            raise ValueError(
+                'FocalFrequencyLoss expects pred and target of the same shape '
+                f'(B, C, H, W), got {tuple(pred.shape)} and '
+                f'{tuple(target.shape)}')
+        expected = (pred.shape[0], *pred.shape[2:])
+        if tuple(mask.shape) != expected:
+            raise ValueError(
+                f'FocalFrequencyLoss: mask shape {tuple(mask.shape)} does not '
+                f'match the pixel grid {expected}')
+        with torch.autocast(device_type=pred.device.type, enabled=False):
+            pred = at_least_fp32(pred)
+            target = at_least_fp32(target).to(pred.dtype)
+            m = mask.unsqueeze(1).to(pred.dtype)
+            m_f = m + (1. - m) * self.unmask_weight
+            visible = 0.5 * pred.detach() + 0.5 * target
+            mixed = pred * m_f + visible * (1. - m_f)
+
+            pred_spec = torch.fft.fft2(mixed, norm='ortho').mean(0)
+            target_spec = torch.fft.fft2(target, norm='ortho').mean(0)
+            diff = pred_spec - target_spec
+            distance = diff.real**2 + diff.imag**2
+
+            with torch.no_grad():  # the focal weight is a constant
+                weight = torch.log1p(diff.abs())
+                weight = weight / weight.max()
+                weight = torch.nan_to_num(weight, nan=0.).clamp(0., 1.)
+            loss = (weight * distance).mean()
+        return self.loss_weight * loss
