@@ -24,6 +24,15 @@ def write_images(folder, num=8, size=48, seed=0, ext='.png'):
     return folder
 
 
+def free_port() -> str:
+    """A TCP port nothing listens on now (for torchrun's rendezvous), so
+    concurrent test runs on one machine do not collide."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return str(sock.getsockname()[1])
+
+
 def run_tool(args, cwd=REPO_ROOT, timeout=600, env=None):
     """Run a command with the test interpreter; fail with its output."""
     full_env = dict(os.environ)

@@ -2,7 +2,6 @@
 layout and load, with no missing key, into mmpretrain's plain ResNet-50 and
 into the backbones of our mmdet Mask R-CNN and mmseg UperNet configs; ViT-B
 weights load into a 512-px BEiTViT as the ADE20K config builds it."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -65,7 +64,7 @@ def test_exporter_writes_torchvision_resnet50_keys(resnet50_checkpoint,
     import torchvision
     ckpt, state = resnet50_checkpoint
     out = str(tmp_path / 'r50_backbone.pth')
-    run_tool(['tools/model_converters/a2mim_to_backbone.py', ckpt, out,
+    run_tool(['tools/model_converters/export_backbone.py', ckpt, out,
               '--no-prefix'])
     exported = torch.load(out, weights_only=True)['state_dict']
     reference = torchvision.models.resnet50().state_dict()
@@ -76,19 +75,18 @@ def test_exporter_writes_torchvision_resnet50_keys(resnet50_checkpoint,
 
 
 def test_exporter_keeps_the_prefix_by_default(resnet50_checkpoint):
-    spec = importlib.util.spec_from_file_location(
-        'a2mim_to_backbone',
-        osp.join(REPO_ROOT, 'tools/model_converters/a2mim_to_backbone.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from mmconmim.utils.export import extract_backbone
     _, state = resnet50_checkpoint
-    exported = tool.extract_backbone(state)
+    exported, source, dropped = extract_backbone(state)
+    assert source == 'student'  # A2MIM has no teacher
+    assert sorted(dropped) == sorted(
+        k for k in A2MIM_ONLY if 'backbone.' + k in state)
     assert set(exported) == {
         k for k in state
         if k.startswith('backbone.') and k.split('.', 1)[1] not in A2MIM_ONLY
     }
-    with pytest.raises(ValueError, match='no backbone'):
-        tool.extract_backbone({'neck.decoder.0.weight': torch.zeros(1)})
+    with pytest.raises(KeyError, match='no backbone'):
+        extract_backbone({'neck.decoder.0.weight': torch.zeros(1)})
 
 
 def test_resnet50_loads_into_plain_mmpretrain_resnet50(resnet50_checkpoint):
@@ -133,16 +131,11 @@ def test_resnet50_loads_into_the_transfer_configs(resnet50_checkpoint,
     assert_loaded(backbone, backbone_part(state))
 
 
-def test_vit_base_loads_into_the_segmentation_beit_vit(tmp_path):
-    """The backbone the ADE20K child config builds (mmpretrain BEiTViT,
-    featmap outputs of layers 3/5/7/11, no final norm, absolute position
-    embedding switched on), at the pre-training size: every key loads.
-
-    At 512 px BEiTViT's load hook would also resize the relative position
-    tables, which mmpretrain 1.2.0 does with scipy's interp2d -- removed in
-    SciPy 1.14 (this environment has 1.17), so that resize raises
-    NotImplementedError for every BEiT-style checkpoint (ConMIM's too); it
-    needs a compat shim, outside this test's scope."""
+def test_vit_base_loads_into_the_ade20k_config_at_512(tmp_path):
+    """The shipped ADE20K child config's backbone (mmpretrain BEiTViT at
+    512 px, absolute position embedding on) takes a 224-px A2MIM ViT-B
+    checkpoint: position embedding and relative position tables are resized
+    (14x14 -> 32x32 tokens), every other tensor is copied unchanged."""
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(osp.join(
         REPO_ROOT,
@@ -150,18 +143,30 @@ def test_vit_base_loads_into_the_segmentation_beit_vit(tmp_path):
     state = randomised_state(MODELS.build(cfg.model), seed=2)
     ckpt = str(tmp_path / 'vit.pth')
     torch.save(dict(state_dict=state), ckpt)
-    backbone = MODELS.build(dict(
-        type='BEiTViT', arch='base', img_size=224, patch_size=16,
-        out_type='featmap', out_indices=(3, 5, 7, 11), final_norm=False,
-        drop_path_rate=0.1, layer_scale_init_value=0.1,
-        use_abs_pos_emb=True, use_rel_pos_bias=True,
-        use_shared_rel_pos_bias=False,
-        init_cfg=dict(type='Pretrained', checkpoint=ckpt,
-                      prefix='backbone.')))
+
+    seg_cfg = Config.fromfile(osp.join(
+        BENCHMARKS, 'upernet_vit-base-p16_a2mim-pre_8xb2-160k_ade20k-512x512.py'))
+    backbone_cfg = seg_cfg.model.backbone.to_dict()
+    backbone_cfg['init_cfg']['checkpoint'] = ckpt
+    import mmseg.models  # noqa: F401
+    from mmseg.registry import MODELS as SEG_MODELS
+    init_default_scope('mmseg')
+    backbone = SEG_MODELS.build(backbone_cfg)
     backbone.init_weights()
+    loaded = backbone.state_dict()
     expected = backbone_part(state)
     # The pre-training final norm is the only key segmentation does not use.
-    assert set(expected) - set(backbone.state_dict()) == {
-        'ln1.weight', 'ln1.bias'}
-    del expected['ln1.weight'], expected['ln1.bias']
-    assert_loaded(backbone, expected)
+    assert set(expected) - set(loaded) == {'ln1.weight', 'ln1.bias'}
+    resized = {'pos_embed'} | {k for k in expected
+                               if k.endswith('relative_position_bias_table')}
+    assert loaded['pos_embed'].shape == (1, 32 * 32 + 1, 768)
+    assert loaded['layers.0.attn.relative_position_bias_table'].shape == (
+        63 * 63 + 3, 12)
+    for key, value in expected.items():
+        if key in loaded and key not in resized and not key.endswith(
+                'relative_position_index'):
+            assert torch.equal(loaded[key], value), key
+    # the cls-token rows of each table are carried over, not interpolated
+    torch.testing.assert_close(
+        loaded['layers.0.attn.relative_position_bias_table'][-3:],
+        expected['layers.0.attn.relative_position_bias_table'][-3:])

@@ -16,7 +16,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmconmim  # noqa: F401
-from helpers import REPO_ROOT, run_tool, write_images
+from helpers import REPO_ROOT, free_port, run_tool, write_images
 
 DEMO = osp.join(REPO_ROOT, 'configs/demo/conmim_demo.py')
 
@@ -190,7 +190,7 @@ def test_two_processes_keep_identical_weights_and_split_the_data(tmp_path):
         extra_hooks="\ncustom_hooks.append(dict(type='RankProbeHook'))")
     work = str(tmp_path / 'work')
     run_tool(['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir', work],
-             env=dict(PORT='29653', PYTHONPATH=REPO_ROOT + os.pathsep +
+             env=dict(PORT=free_port(), PYTHONPATH=REPO_ROOT + os.pathsep +
                       osp.join(REPO_ROOT, 'tests')))
     probes = [torch.load(osp.join(work, f'probe_rank{r}.pth'),
                          weights_only=False) for r in (0, 1)]
@@ -222,8 +222,8 @@ def test_two_processes_match_one_process_with_the_double_batch(
     one, two = str(tmp_path / 'one.pth'), str(tmp_path / 'two.pth')
     run_tool([script, one, norm])
     run_tool([sys.executable, '-m', 'torch.distributed.run',
-              '--nproc_per_node=2', '--master_port=29671', script, two,
-              norm])
+              '--nproc_per_node=2', f'--master_port={free_port()}', script,
+              two, norm])
     a, b = torch.load(one), torch.load(two)
     diffs = {k: (a[k].double() - b[k].double()).abs().max().item()
              for k in a if a[k].is_floating_point()}

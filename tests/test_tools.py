@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 
-from helpers import run_tool, write_images
+from helpers import free_port, run_tool, write_images
 
 MAE_CONFIG = '''
 # A stock mmpretrain config, shrunk: 2-layer ViT on 32-px images.
@@ -121,7 +121,7 @@ def test_dist_train_two_processes_on_gloo(mae_config, tmp_path):
     proc = run_tool(
         ['bash', 'tools/dist_train.sh', mae_config, '2', '--work-dir',
          work_dir],
-        env=dict(PORT='29617'))
+        env=dict(PORT=free_port()))
     log = proc.stdout + proc.stderr
     # mmengine reports the world size as 'GPU number' (here: CPU processes);
     # torchrun exits 0 only if both ranks do.

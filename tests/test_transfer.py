@@ -13,7 +13,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint_with_prefix
 
 import mmconmim  # noqa: F401
-from helpers import REPO_ROOT, run_tool
+from helpers import REPO_ROOT, free_port, run_tool
 from mmconmim.utils.export import (mmpretrain_to_official,
                                    official_to_mmpretrain)
 from transfer_data import make_ade20k, make_class_folders, make_coco
@@ -460,7 +460,7 @@ def test_benchmark_wrapper_passes_the_pretrained_weights(pretrained):
     proc = run_tool(
         ['bash', 'tools/benchmarks/mmsegmentation/dist_train.sh', str(path),
          pretrained['out'], '1', '--work-dir', work],
-        env=dict(PORT='29631'))
+        env=dict(PORT=free_port()))
     log = proc.stdout + proc.stderr
     assert PRETRAINED_LOADED.search(log), log[-3000:]
     assert osp.isfile(osp.join(work, 'iter_2.pth'))

@@ -12,8 +12,9 @@ from typing import Dict, Tuple
 
 import torch
 
-# Pre-training-only parameters of a backbone; fine-tuning models lack them.
-PRETRAIN_ONLY_KEYS = ('mask_token', )
+# Pre-training-only parameters of a backbone (ConMIM/CIM/A2MIM mask tokens,
+# A2MIM's mask gamma); fine-tuning models lack them.
+PRETRAIN_ONLY_KEYS = ('mask_token', 'mask_gamma')
 TEACHER_BACKBONE = 'teacher.module.0.'
 STUDENT_BACKBONE = 'backbone.'
 

@@ -1,16 +1,19 @@
 """Export the backbone of a pre-training checkpoint for downstream use.
 
-    python tools/model_converters/export_backbone.py CKPT OUT [--student]
+    python tools/model_converters/export_backbone.py CKPT OUT [--student] [--no-prefix]
 
 By default a ConMIM checkpoint exports its **teacher** (the momentum encoder,
 which the official recipe fine-tunes from); ``--student`` exports the student.
 Checkpoints without a teacher (A2MIM, CIM) export their ``backbone``. The
-mask token, projector, heads and the teacher/student wrappers are dropped.
+mask token (and A2MIM's mask gamma), projector, heads and the teacher/student
+wrappers are dropped.
 
 OUT is a plain tensor state dict, ``{'state_dict': {'backbone.*': tensor},
 'meta': {...}}``, readable with ``torch.load(OUT, weights_only=True)``; load
 it in any mmpretrain/mmseg/mmdet config with
 ``init_cfg=dict(type='Pretrained', checkpoint=OUT, prefix='backbone.')``.
+``--no-prefix`` writes bare keys instead (for a ResNet-50 these are exactly
+torchvision's ``resnet50`` keys without ``fc``).
 """
 import argparse
 import hashlib
@@ -31,6 +34,9 @@ def parse_args():
     parser.add_argument(
         '--student', action='store_true',
         help='export the student instead of the EMA teacher')
+    parser.add_argument(
+        '--no-prefix', action='store_true',
+        help="write bare keys instead of 'backbone.*'")
     return parser.parse_args()
 
 
@@ -48,9 +54,13 @@ def main():
     state_dict = ckpt.get('state_dict', ckpt)
     weights, source, dropped = extract_backbone(
         state_dict, 'student' if args.student else 'auto')
+    if args.no_prefix:
+        weights = type(weights)(
+            (k[len('backbone.'):], v) for k, v in weights.items())
     src_meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
     meta = dict(
         source=source,
+        prefix='' if args.no_prefix else 'backbone.',
         source_checkpoint=osp.abspath(args.checkpoint),
         source_sha256=sha256(args.checkpoint),
         iteration=int(src_meta.get('iter', -1)),

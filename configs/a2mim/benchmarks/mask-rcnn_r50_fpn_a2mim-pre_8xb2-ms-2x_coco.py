@@ -3,7 +3,7 @@
 # training with the short side 640-800 in steps of 32; follows mmpretrain's
 # configs/byol/benchmarks/mask-rcnn_r50_fpn_ms-1x_coco.py).
 # The pre-training checkpoint (a runner checkpoint, or the output of
-# tools/model_converters/a2mim_to_backbone.py) loads with prefix 'backbone.';
+# tools/model_converters/export_backbone.py) loads with prefix 'backbone.';
 # A2MIM's mask_token/mask_gamma are ignored as unexpected keys:
 #   python tools/train.py THIS_CONFIG --cfg-options \
 #       model.backbone.init_cfg.checkpoint=work_dirs/.../epoch_300.pth

@@ -5,10 +5,9 @@
 # 'backbone.'); A2MIM's ViT also has an absolute position embedding, which is
 # switched on here so that it is loaded (and resized from 14x14 to 32x32 by
 # BEiTViT's load hook) instead of being dropped. mask_token is ignored as an
-# unexpected key. Note: the same hook resizes the per-layer relative position
-# tables (27^2 -> 63^2 entries) with scipy's interp2d, which SciPy >= 1.14
-# removed; loading a 224-px checkpoint at 512 px needs a compat shim for
-# mmpretrain's resize_relative_position_bias_table until mmpretrain fixes it.
+# unexpected key. The same hook resizes the per-layer relative position
+# tables (27^2 -> 63^2 entries; mmconmim's compat layer makes that work on
+# SciPy >= 1.14).
 _base_ = '../../benchmarks/mmsegmentation/upernet_vit-base-p16_8xb2-160k_ade20k-512x512.py'  # noqa: E501
 
 model = dict(backbone=dict(use_abs_pos_emb=True))
