@@ -24,7 +24,7 @@ model = dict(
     neck=dict(in_channels=128))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='RobustLoadImageFromFile'),
     dict(
         type='RandomResizedCrop',
         scale=img_size,
@@ -69,7 +69,7 @@ auto_scale_lr = dict(base_batch_size=16)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=100,
+        type='SafeCheckpointHook', by_epoch=False, interval=100,
         max_keep_ckpts=2))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 log_processor = dict(by_epoch=False)
