@@ -7,8 +7,14 @@ or a CNN stage -- and are 1x1 convolutions, i.e. the same linear layer at
 every location:
 
 * REVDET: one logit per visual token. A ViT-B/16 map at 224 px is already the
-  14x14 token grid; a ResNet-50 C5 map (7x7) is upsampled x2 first (or use
-  C4). The paper's exact CNN head is not confirmed.
+  14x14 token grid; a ResNet-50 C5 map (7x7) must be upsampled x2 (or use
+  C4). The paper's exact CNN head is not confirmed. Interpolating C5 (or the
+  logits: a 1x1 conv commutes with it) leaves only 7x7 degrees of freedom
+  for 14x14 labels, so a 2x2 block of tokens of which one was replaced
+  cannot be told apart; the ``'pixel_shuffle'`` mode predicts the 2x2
+  logits of each C5 location instead (1x1 conv to 4 channels +
+  PixelShuffle(2), the REVDET twin of the RESPIX head) and is the ResNet
+  default.
 * RESPIX: ``upscale^2 * 3`` outputs per location, rearranged by
   ``PixelShuffle(upscale)`` into the full-resolution image -- per patch this
   is BEiT/MAE's linear "un-patchify" (upscale 16 for ViT-B/16, 32 for C5 of
@@ -55,7 +61,10 @@ class CIMRevDetHead(_FeatureMapHead):
         in_channels (int): Channels of the selected feature map.
         upsample_factor (int): Upsampling of the map to reach the token grid
             (2 for ResNet-50 C5 at 224 px). Defaults to 1.
-        upsample_mode (str): ``F.interpolate`` mode. Defaults to 'bilinear'.
+        upsample_mode (str): ``'pixel_shuffle'`` (learned: factor^2 logits
+            per location), or an ``F.interpolate`` mode applied to the
+            features (``'nearest'``, ``'bilinear'``, ``'bicubic'``).
+            Defaults to 'pixel_shuffle'.
         in_index (int): Which backbone output to use. Defaults to -1.
         loss (dict): Defaults to ``dict(type='CIMRevDetLoss')``.
     """
@@ -63,7 +72,7 @@ class CIMRevDetHead(_FeatureMapHead):
     def __init__(self,
                  in_channels: int,
                  upsample_factor: int = 1,
-                 upsample_mode: str = 'bilinear',
+                 upsample_mode: str = 'pixel_shuffle',
                  in_index: int = -1,
                  loss: dict = dict(type='CIMRevDetLoss'),
                  init_cfg=None) -> None:
@@ -72,23 +81,28 @@ class CIMRevDetHead(_FeatureMapHead):
         _positive_int(in_channels, owner, 'in_channels')
         self.upsample_factor = _positive_int(upsample_factor, owner,
                                              'upsample_factor')
-        if upsample_mode not in ('nearest', 'bilinear', 'bicubic'):
-            raise ValueError(f'{owner}: upsample_mode must be nearest, '
-                             f'bilinear or bicubic, got {upsample_mode!r}')
+        modes = ('pixel_shuffle', 'nearest', 'bilinear', 'bicubic')
+        if upsample_mode not in modes:
+            raise ValueError(f'{owner}: upsample_mode must be one of '
+                             f'{modes}, got {upsample_mode!r}')
         self.upsample_mode = upsample_mode
-        self.conv = nn.Conv2d(in_channels, 1, 1)
+        shuffle = upsample_mode == 'pixel_shuffle'
+        self.conv = nn.Conv2d(
+            in_channels, self.upsample_factor**2 if shuffle else 1, 1)
+        self.shuffle = nn.PixelShuffle(self.upsample_factor) \
+            if shuffle else nn.Identity()
         self.loss_module = MMPRETRAIN_MODELS.build(loss)
 
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
         """(B, h, w) logits."""
         x = self._select(feats)
-        if self.upsample_factor > 1:
+        if self.upsample_factor > 1 and self.upsample_mode != 'pixel_shuffle':
             kwargs = {} if self.upsample_mode == 'nearest' else dict(
                 align_corners=False)
             x = F.interpolate(
                 x, scale_factor=self.upsample_factor, mode=self.upsample_mode,
                 **kwargs)
-        return self.conv(x).squeeze(1)
+        return self.shuffle(self.conv(x)).squeeze(1)
 
     def loss(self, feats: Sequence[torch.Tensor],
              labels: torch.Tensor) -> torch.Tensor:
