@@ -60,9 +60,11 @@ def overlay(img: np.ndarray, pixel_mask: np.ndarray, colour,
     return out
 
 
-def min_max(img: np.ndarray) -> np.ndarray:
-    lo, hi = img.min(), img.max()
-    return (img - lo) / max(hi - lo, 1e-6)
+def normalised_to_grey(img: np.ndarray) -> np.ndarray:
+    """Sliding-window normalised pixels (about zero mean, unit variance):
+    channel mean, [-2, 2] -> [0, 1], as a grey image."""
+    grey = np.clip((img.mean(-1) + 2) / 4, 0, 1)
+    return np.repeat(grey[..., None], 3, axis=-1)
 
 
 def main():
@@ -89,7 +91,7 @@ def main():
     titles = ('original (view A)', 'mask', 'dVAE(golden tokens)',
               'corrupted (enhancer input)', 'replaced = REVDET label',
               'REVDET p(replaced)'
-              if objective == 'revdet' else 'RESPIX prediction')
+              if objective == 'revdet' else 'RESPIX prediction (grey)')
     fig, axes = plt.subplots(
         count, len(titles), figsize=(2 * len(titles), 2 * count),
         squeeze=False)
@@ -103,7 +105,8 @@ def main():
             prediction = grid_to_pixels(out['prediction'][row], size)
             prediction = plt.get_cmap('magma')(prediction)[..., :3]
         else:
-            prediction = min_max(hwc(out['prediction'][row]))
+            prediction = normalised_to_grey(
+                out['prediction'][row].permute(1, 2, 0).cpu().numpy())
         panels = (original, overlay(original, mask, (0., 0., 0.), 0.7),
                   hwc(out['golden_decoded'][row]), corrupted,
                   overlay(corrupted, replaced, (1., 0., 0.)), prediction)
