@@ -290,3 +290,21 @@ def test_checkpoint_backbone_keys_load_into_a_plain_backbone(
     from_init.init_weights()
     for key, value in plain.state_dict().items():
         assert torch.equal(from_init.state_dict()[key], value), key
+
+
+def test_generator_can_read_the_tokenizer_view():
+    generator = tiny_cim_cfg()['generator']
+    generator['backbone'].update(img_size=32, patch_size=8)  # 4x4 grid
+    model = MODELS.build(
+        tiny_cim_cfg(generator=generator, generator_input='tokenizer_view'))
+    model.init_weights()
+    inputs, samples = preprocessed_batch()
+    # View B ([0.1, 0.9]) comes back in the enhancer normalisation: it is
+    # the 2x area-downsampled view A (both views are linear in the pixels).
+    torch.testing.assert_close(
+        model.generator_view(*inputs),
+        F.avg_pool2d(inputs[0], 2), atol=1e-4, rtol=0)
+    losses = model(inputs, samples, mode='loss')
+    assert torch.isfinite(losses['loss_gen'] + losses['loss_enh'])
+    with pytest.raises(ValueError, match='generator.backbone.img_size'):
+        MODELS.build(tiny_cim_cfg(generator_input='tokenizer_view'))
