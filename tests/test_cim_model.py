@@ -308,3 +308,15 @@ def test_generator_can_read_the_tokenizer_view():
     assert torch.isfinite(losses['loss_gen'] + losses['loss_enh'])
     with pytest.raises(ValueError, match='generator.backbone.img_size'):
         MODELS.build(tiny_cim_cfg(generator_input='tokenizer_view'))
+
+
+def test_a_second_init_weights_keeps_trained_weights():
+    model = build_tiny_cim()  # init_weights called once
+    with torch.no_grad():
+        for module in (model.generator, model.backbone, model.head):
+            for param in module.parameters():
+                param.fill_(0.5)
+    model.init_weights()
+    model.generator.init_weights()
+    for module in (model.generator, model.backbone, model.head):
+        assert all((p == 0.5).all() for p in module.parameters())

@@ -14,9 +14,9 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
 import mmconmim  # noqa: F401
-from cim_tiny import (GRID, TINY_DECODER, TOK, build_tiny_cim,
-                      palette_images, palette_tokenizer_cfg,
-                      preprocessed_batch, tiny_dalle_tokenizer_cfg,
+from cim_tiny import (GRID, TINY_DECODER, TOK, palette_images,
+                      palette_tokenizer_cfg, preprocessed_batch,
+                      tiny_cim_cfg, tiny_dalle_tokenizer_cfg,
                       write_official_pickles)
 from helpers import run_tool
 from mmconmim.models.tokenizers import (DALLEDecoder, logit_laplace_to_pixels,
@@ -178,21 +178,21 @@ def test_mismatched_or_missing_weights_fail_clearly(official, converted):
 
 def test_loaded_weights_survive_init_weights_and_training(
         converted, tmp_path):
-    # A parent init_cfg that targets layers named Conv2d (the DALL-E convs
-    # are called Conv2d too) must not touch them either.
-    model = build_tiny_cim(
-        tokenizer=tiny_dalle_tokenizer_cfg(
-            encoder_checkpoint=converted['encoder'],
-            decoder_checkpoint=converted['decoder'],
-            allow_random_weights=False),
-        init_cfg=dict(type='Normal', layer=['Conv2d', 'Linear'], std=5.))
+    model = MODELS.build(
+        tiny_cim_cfg(
+            tokenizer=tiny_dalle_tokenizer_cfg(
+                encoder_checkpoint=converted['encoder'],
+                decoder_checkpoint=converted['decoder'],
+                allow_random_weights=False),
+            # A parent init_cfg that targets layers named Conv2d (the DALL-E
+            # convolutions are called Conv2d too) and runs over the whole
+            # model, tokenizer included.
+            init_cfg=dict(type='Normal', layer=['Conv2d', 'Linear'],
+                          std=5.)))
     reference = {
-        **{f'encoder.{k}': v
-           for k, v in torch.load(converted['encoder'],
-                                  weights_only=True)['state_dict'].items()},
-        **{f'decoder.{k}': v
-           for k, v in torch.load(converted['decoder'],
-                                  weights_only=True)['state_dict'].items()}
+        f'{kind}.{k}': v
+        for kind in ('encoder', 'decoder') for k, v in torch.load(
+            converted[kind], weights_only=True)['state_dict'].items()
     }
 
     def assert_unchanged():
@@ -200,8 +200,14 @@ def test_loaded_weights_survive_init_weights_and_training(
         assert sorted(state) == sorted(reference)
         assert all(torch.equal(state[k], reference[k]) for k in reference)
 
+    # Loaded first (as a whole-model init would do it), then the parent's
+    # init_weights and init_cfg, then again.
+    model.tokenizer.init_weights()
     assert_unchanged()
-    model.init_weights()  # a second call
+    model.init_weights()
+    assert_unchanged()
+    assert model.backbone.patch_embed.projection.weight.std() > 1.  # std 5
+    model.init_weights()
     model.tokenizer.init_weights()
     assert_unchanged()
 

@@ -74,10 +74,13 @@ class CIMGenerator(BaseModule):
         return tuple(self.backbone.patch_embed.init_input_size)
 
     def init_weights(self) -> None:
+        if not self.is_init:
+            # BEiT's lm_head initialisation; before super(), so that an
+            # init_cfg (Pretrained is applied last) can still override it,
+            # and only once.
+            trunc_normal_(self.head.weight, std=0.02)
+            nn.init.zeros_(self.head.bias)
         super().init_weights()
-        # BEiT's lm_head initialisation.
-        trunc_normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)
 
     def forward(self, img: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Logits (M, vocab) at the M masked positions, in row-major order
