@@ -114,11 +114,13 @@ class CIM(BaseSelfSupervisor):
         if resize_mode not in self.RESIZE_MODES:
             raise ValueError(f'CIM: resize_mode must be one of '
                              f'{self.RESIZE_MODES}, got {resize_mode!r}')
+        if data_preprocessor is None:
+            data_preprocessor = dict(DEFAULT_DATA_PREPROCESSOR)
         super().__init__(
             backbone=backbone,
             head=head,
             pretrained=pretrained,
-            data_preprocessor=data_preprocessor or DEFAULT_DATA_PREPROCESSOR,
+            data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
         self.generator = MMPRETRAIN_MODELS.build(generator)
         self.tokenizer = MMPRETRAIN_MODELS.build(tokenizer)
