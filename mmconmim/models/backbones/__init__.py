@@ -1,8 +1,6 @@
-from .conmim_vit import ConMIMViT
-
-__all__ = ['ConMIMViT']
 from .a2mim_convnext import A2MIMConvNeXt
 from .a2mim_resnet import A2MIMResNet
 from .a2mim_vit import A2MIMViT
+from .conmim_vit import ConMIMViT
 
-__all__ += ['A2MIMConvNeXt', 'A2MIMResNet', 'A2MIMViT']
+__all__ = ['A2MIMConvNeXt', 'A2MIMResNet', 'A2MIMViT', 'ConMIMViT']

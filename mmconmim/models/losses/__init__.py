@@ -1,7 +1,11 @@
+from .cim_respix_loss import CIMResPixLoss, sliding_window_normalize
+from .cim_revdet_loss import CIMRevDetLoss, replaced_token_labels
 from .denoising_contrast_loss import DenoisingContrastLoss
-
-__all__ = ['DenoisingContrastLoss']
 from .focal_frequency_loss import FocalFrequencyLoss
 from .masked_pixel_loss import MaskedPixelLoss, focal_l1
 
-__all__ += ['FocalFrequencyLoss', 'MaskedPixelLoss', 'focal_l1']
+__all__ = [
+    'CIMResPixLoss', 'CIMRevDetLoss', 'DenoisingContrastLoss',
+    'FocalFrequencyLoss', 'MaskedPixelLoss', 'focal_l1',
+    'replaced_token_labels', 'sliding_window_normalize'
+]
