@@ -64,7 +64,7 @@ model = dict(
     revdet_head=dict(in_channels=embed_dims))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='RobustLoadImageFromFile'),
     dict(
         type='ColorJitter',
         brightness=0.4,
@@ -117,7 +117,7 @@ auto_scale_lr = dict(base_batch_size=16)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=100,
+        type='SafeCheckpointHook', by_epoch=False, interval=100,
         max_keep_ckpts=2))
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 log_processor = dict(by_epoch=False)

@@ -25,7 +25,7 @@ data_preprocessor = dict(
     to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='RobustLoadImageFromFile'),
     dict(
         type='ColorJitter',
         brightness=0.4,
