@@ -17,15 +17,25 @@ from mmpretrain.models.selfsup.beit import BEiTPretrainViT
 from torch import nn
 
 from mmconmim.registry import MODELS
+from ..utils.fused_attention import use_fused_attention
 
 
 @MODELS.register_module()
 class ConMIMViT(BEiTPretrainViT):
     """``BEiTPretrainViT`` with the official ConMIM/BEiT initialisation.
 
-    Takes exactly the arguments of ``BEiTPretrainViT``; the state-dict keys
-    are unchanged, so checkpoints load into ``BEiTViT`` for fine-tuning.
+    Takes the arguments of ``BEiTPretrainViT`` plus ``fused_attention``
+    (default False): compute attention with
+    ``F.scaled_dot_product_attention`` (same results, see
+    :mod:`mmconmim.models.utils.fused_attention`). The state-dict keys are
+    unchanged, so checkpoints load into ``BEiTViT`` for fine-tuning.
     """
+
+    def __init__(self, *args, fused_attention: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fused_attention = fused_attention
+        if fused_attention:
+            use_fused_attention(self)
 
     def init_weights(self) -> None:
         super().init_weights()
