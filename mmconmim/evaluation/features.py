@@ -152,6 +152,14 @@ def eval_pipeline(img_size: int, crop_ratio: float = 0.875) -> list:
     ]
 
 
+def mmpretrain_scope():
+    """Context: the ``mmpretrain`` default scope when none is set (outside a
+    runner), else the current one."""
+    from mmengine.registry import DefaultScope
+    scope = None if DefaultScope.get_current_instance() else 'mmpretrain'
+    return DefaultScope.overwrite_default_scope(scope)
+
+
 def count_class_images(root: str) -> Dict[str, int]:
     """Images per class sub-folder of ``root`` (recursive)."""
     counts = {}
@@ -208,7 +216,8 @@ def build_eval_dataloader(data: Union[str, dict], img_size: int,
         sampler=dict(type='DefaultSampler', shuffle=False),
         collate_fn=dict(type='default_collate'),
         dataset=labeled_dataset_cfg(data, img_size, name))
-    loader = Runner.build_dataloader(cfg)
+    with mmpretrain_scope():
+        loader = Runner.build_dataloader(cfg)
     if len(loader.dataset) == 0:
         raise RuntimeError(f'kNN {name}: the dataset is empty')
     return loader

@@ -24,6 +24,16 @@ TEACHER_PREFIX = 'teacher.module.0.'
 STUDENT_PREFIX = 'backbone.'
 
 
+def quiet_logger(name: str = 'mmconmim_monitor') -> None:
+    """Make ``name`` the current MMLogger at WARNING level, so the tools'
+    output is not buried in weight-initialisation messages."""
+    from mmengine.logging import MMLogger
+    if MMLogger.check_instance_created(name):
+        MMLogger.get_instance(name).setLevel('WARNING')
+    else:
+        MMLogger.get_instance(name, log_level='WARNING')
+
+
 def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
     cfg = Config.fromfile(config)
     if cfg_options:
