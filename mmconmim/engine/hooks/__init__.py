@@ -4,6 +4,6 @@ from .knn_eval_hook import KNNEvalHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 
 __all__ = [
-    'AtomicLocalBackend', 'KNNEvalHook', 'NonFiniteLossHook', 'SafeCheckpointHook',
-    'atomic_write', 'register_atomic_local_backend'
+    'AtomicLocalBackend', 'KNNEvalHook', 'NonFiniteLossHook',
+    'SafeCheckpointHook', 'atomic_write', 'register_atomic_local_backend'
 ]
