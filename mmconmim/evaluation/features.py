@@ -261,9 +261,8 @@ def extract_features(model: nn.Module,
     ``torch.no_grad``; inputs go through the model's data preprocessor.
 
     Returns:
-        ``dict(feats=(n, C) float32 CPU, labels=(n, ), indices=(n, ))``;
-        ``source`` (the network used, see :func:`select_backbone`) is set as
-        under the extra key ``'source'``.
+        ``dict(feats=(n, C) float32 CPU, labels=(n, ), indices=(n, ),
+        source=the network used, see :func:`select_backbone`)``.
     """
     model = unwrap(model)
     backbone, source = select_backbone(model, source)
