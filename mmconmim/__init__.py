@@ -12,6 +12,7 @@ from .utils.compat import apply_compat_fixes
 apply_compat_fixes()
 
 from . import datasets, engine, models  # noqa: E402,F401  (registration)
+from . import evaluation  # noqa: E402,F401
 from .engine.hooks import register_atomic_local_backend  # noqa: E402
 
 register_atomic_local_backend()

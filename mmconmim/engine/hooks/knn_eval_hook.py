@@ -1,0 +1,190 @@
+"""Online k-NN evaluation of the representation during pre-training.
+
+Weighted kNN as in DINO (Caron et al., "Emerging Properties in
+Self-Supervised Vision Transformers", ICCV 2021): cosine similarity, k = 20
+neighbours, votes ``exp(sim / 0.07)`` (:mod:`mmconmim.evaluation.knn`).
+"""
+import time
+from typing import Optional, Sequence, Union
+
+from mmengine.dist import get_world_size
+from mmengine.hooks import Hook
+
+from mmconmim.evaluation.features import (POOLS, SOURCES, build_knn_loaders,
+                                          default_img_size, extract_features,
+                                          gather_features, num_classes_of,
+                                          resolve_source, unwrap)
+from mmconmim.evaluation.knn import knn_classify
+from mmconmim.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KNNEvalHook(Hook):
+    """Every ``interval`` training iterations, classify a labelled val split
+    by weighted kNN against a labelled train split, on frozen features of
+    the pre-trained backbone, and log top-1 / top-5 (percent).
+
+    The metrics go to the log (``runner.logger``), to the visualizer's
+    backends as scalars ``{prefix}/top1`` and ``{prefix}/top5`` at step
+    ``iteration`` (LocalVisBackend: ``vis_data/scalars.json``; TensorBoard,
+    W&B alike) and to the message hub under the same names.
+
+    Under DDP every rank extracts its shard (``DefaultSampler``,
+    ``shuffle=False``), the features are all-gathered, the sampler's padding
+    duplicates dropped by dataset index, and the kNN runs on the full sets.
+
+    Args:
+        train_data (str | dict): Labelled reference set: a folder with one
+            sub-folder of images per class, or any mmpretrain classification
+            dataset config (``ImageNet``, ``CustomDataset`` with
+            ``ann_file``, ...). Without a ``pipeline`` the evaluation
+            transform is used: resize the short edge to ``img_size / 0.875``,
+            centre crop ``img_size``.
+        val_data (str | dict): Labelled set to classify, same forms.
+        interval (int): Evaluate every ``interval`` iterations; 0 disables
+            the hook. Defaults to 1000.
+        enable (bool): ``False`` disables the hook. A disabled hook builds no
+            dataloader and runs nothing. Defaults to True.
+        k (int): Neighbours. Defaults to 20.
+        temperature (float): Vote temperature. Defaults to 0.07.
+        topk (Sequence[int]): Reported accuracies. Defaults to (1, 5).
+        source (str): ``'teacher'`` (ConMIM's momentum encoder),
+            ``'student'`` (``model.backbone``) or ``'auto'`` (the teacher
+            when the model has one). Defaults to 'auto'. Before the teacher's
+            first EMA update (``eval_before_train``) it is not yet a copy of
+            the student, so the student is evaluated then.
+        pool (str): ``'avg'``: mean of the last layer's patch tokens (ViT) or
+            global average pooling (CNN); ``'cls'``: the CLS token.
+            Defaults to 'avg'.
+        img_size (int, optional): Evaluation crop size. Defaults to the ViT's
+            ``img_size`` (224 for other backbones).
+        batch_size (int): Per rank. Defaults to 64.
+        num_workers (int): Dataloader workers per rank. Defaults to 2.
+        eval_before_train (bool): Also evaluate at iteration 0 (the random
+            initialisation, or the resumed weights). Defaults to False.
+        eval_at_end (bool): Also evaluate after the last iteration when it is
+            not a multiple of ``interval``. Defaults to True.
+        prefix (str): Metric name prefix. Defaults to 'knn'.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self,
+                 train_data: Union[str, dict, None] = None,
+                 val_data: Union[str, dict, None] = None,
+                 interval: int = 1000,
+                 enable: bool = True,
+                 k: int = 20,
+                 temperature: float = 0.07,
+                 topk: Sequence[int] = (1, 5),
+                 source: str = 'auto',
+                 pool: str = 'avg',
+                 img_size: Optional[int] = None,
+                 batch_size: int = 64,
+                 num_workers: int = 2,
+                 eval_before_train: bool = False,
+                 eval_at_end: bool = True,
+                 prefix: str = 'knn') -> None:
+        if not isinstance(interval, int) or interval < 0:
+            raise ValueError(f'KNNEvalHook: interval must be an int >= 0, '
+                             f'got {interval!r}')
+        self.enabled = bool(enable) and interval > 0
+        if self.enabled and (train_data is None or val_data is None):
+            raise ValueError('KNNEvalHook: train_data and val_data are '
+                             'required (labelled folders or dataset configs)')
+        if source not in SOURCES:
+            raise ValueError(f'KNNEvalHook: source must be one of {SOURCES},'
+                             f' got {source!r}')
+        if pool not in POOLS:
+            raise ValueError(f'KNNEvalHook: pool must be one of {POOLS}, got'
+                             f' {pool!r}')
+        if k < 1 or temperature <= 0:
+            raise ValueError(f'KNNEvalHook: need k >= 1 and temperature > 0,'
+                             f' got k={k}, temperature={temperature}')
+        self.train_data = train_data
+        self.val_data = val_data
+        self.interval = interval
+        self.k = k
+        self.temperature = temperature
+        self.topk = tuple(topk)
+        self.source = source
+        self.pool = pool
+        self.img_size = img_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.eval_before_train = eval_before_train
+        self.eval_at_end = eval_at_end
+        self.prefix = prefix
+        self._loaders = None
+        self._last_eval_iter = None
+
+    # hooks ---------------------------------------------------------------
+
+    def before_train(self, runner) -> None:
+        if not self.enabled:
+            return
+        resolve_source(unwrap(runner.model), self.source)  # fail early
+        if self.eval_before_train:
+            self.evaluate(runner, runner.iter)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs=None) -> None:
+        if not self.enabled:
+            return
+        step = runner.iter + 1
+        if self.every_n_train_iters(runner, self.interval) or (
+                self.eval_at_end and self.is_last_train_iter(runner)):
+            if self._last_eval_iter != step:
+                self.evaluate(runner, step)
+
+    # evaluation ----------------------------------------------------------
+
+    def _build_loaders(self, runner):
+        model = unwrap(runner.model)
+        img_size = self.img_size or default_img_size(model, self.source)
+        self._loaders = build_knn_loaders(self.train_data, self.val_data,
+                                          img_size, self.batch_size,
+                                          self.num_workers)
+        train_set = self._loaders[0].dataset
+        runner.logger.info(
+            f'KNNEvalHook: {len(train_set)} train / '
+            f'{len(self._loaders[1].dataset)} val images, '
+            f'{len(train_set.metainfo.get("classes", ()) or ())} classes, '
+            f'{img_size} px, {get_world_size()} rank(s)')
+
+    def evaluate(self, runner, step: int) -> dict:
+        """Extract, gather, classify and log; returns the metrics."""
+        if self._loaders is None:
+            self._build_loaders(runner)
+        model = unwrap(runner.model)
+        start = time.time()
+        splits = []
+        for loader, name in zip(self._loaders, ('train', 'val')):
+
+            def progress(done, total, name=name):
+                if done == total or done % max(1, total // 4) == 0:
+                    runner.logger.info(f'KNNEvalHook: {name} features '
+                                       f'{done}/{total} batches')
+
+            part = extract_features(model, loader, self.source, self.pool,
+                                    progress)
+            splits.append(gather_features(part))
+        train, val = splits
+        metrics = knn_classify(
+            train['feats'], train['labels'], val['feats'], val['labels'],
+            num_classes=num_classes_of(self._loaders[0]), k=self.k,
+            temperature=self.temperature, topk=self.topk)
+        scalars = {f'{self.prefix}/{key}': value
+                   for key, value in metrics.items()}
+        for key, value in scalars.items():
+            runner.message_hub.update_scalar(key, value)
+        runner.visualizer.add_scalars(scalars, step=step)
+        shown = '  '.join(f'{key}: {value:.2f}'
+                          for key, value in scalars.items())
+        runner.logger.info(
+            f'KNNEvalHook @ iter {step} ({train["source"]}, '
+            f'{self.pool} features, k={self.k}, T={self.temperature}, '
+            f'{len(train["labels"])} train / {len(val["labels"])} val): '
+            f'{shown}  ({time.time() - start:.1f} s)')
+        self._last_eval_iter = step
+        return scalars

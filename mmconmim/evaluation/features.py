@@ -1,0 +1,368 @@
+"""Frozen features of a pre-training model, for kNN / linear-probe
+monitoring.
+
+Which network
+    ``source='teacher'`` is ConMIM's momentum encoder
+    (``model.teacher.module[0]``, what the official recipe fine-tunes from);
+    ``'student'`` is ``model.backbone`` through ``model.extract_feat`` (the
+    network being pre-trained in every algorithm: ConMIM's student, A2MIM's
+    and CIM's backbone); ``'auto'`` takes the teacher when the model has one,
+    else the student.
+
+Which feature (``pool``)
+    * ``'avg'`` (default): the mean of the last layer's **patch** tokens of a
+      ViT (extra tokens such as CLS dropped; ConMIM trains no CLS objective),
+      or global average pooling of the last feature map of a CNN;
+    * ``'cls'``: the CLS token of the last layer (ViTs with ``out_type='raw'``
+      only).
+
+    Backbone outputs are read generically: the last element of the output
+    tuple is a (B, L, C) token sequence (``num_extra_tokens`` leading extra
+    tokens), a (B, C, H, W) map, or an already pooled (B, C) vector.
+
+Masked-image-modeling backbones are called with ``mask=None`` (no masking).
+"""
+import inspect
+import os
+import os.path as osp
+from typing import Callable, Dict, Optional, Tuple, Union
+
+import torch
+from mmengine.dist import all_gather_object, get_world_size
+from mmengine.model import is_model_wrapper
+from torch import nn
+
+SOURCES = ('auto', 'teacher', 'student')
+POOLS = ('avg', 'cls')
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif')
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if is_model_wrapper(model) else model
+
+
+def has_teacher(model: nn.Module) -> bool:
+    """Whether ``model`` keeps a ConMIM-style EMA teacher
+    (``teacher.module`` = ``Sequential(backbone, neck)``)."""
+    teacher = getattr(unwrap(model), 'teacher', None)
+    module = getattr(teacher, 'module', None)
+    return isinstance(module, nn.Sequential) and len(module) > 0
+
+
+def resolve_source(model: nn.Module, source: str = 'auto') -> str:
+    if source not in SOURCES:
+        raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
+    if source == 'auto':
+        return 'teacher' if has_teacher(model) else 'student'
+    if source == 'teacher' and not has_teacher(model):
+        raise ValueError(
+            f'source=teacher, but {type(unwrap(model)).__name__} has no '
+            'momentum teacher (only ConMIM has one); use source=student or '
+            'auto')
+    return source
+
+
+def teacher_synced(model: nn.Module) -> bool:
+    """Whether the EMA teacher has been updated at least once. Before its
+    first update it is not yet a copy of the (initialised) student."""
+    return int(getattr(unwrap(model).teacher, 'steps', 1)) > 0
+
+
+def select_backbone(model: nn.Module, source: str = 'auto'
+                    ) -> Tuple[nn.Module, str]:
+    """The backbone that ``source`` names, and the source used.
+
+    A teacher that has never been updated (a freshly built model) is not yet
+    the student's copy, so the student is used then (source ``'student'``).
+    """
+    model = unwrap(model)
+    source = resolve_source(model, source)
+    if source == 'teacher' and teacher_synced(model):
+        return model.teacher.module[0], source
+    source = 'student'
+    if not hasattr(model, 'backbone'):
+        raise AttributeError(
+            f'{type(model).__name__} has no backbone attribute')
+    return model.backbone, source
+
+
+def backbone_forward(backbone: nn.Module, inputs: torch.Tensor):
+    """Call a backbone without masking (``mask=None`` for MIM backbones)."""
+    params = inspect.signature(backbone.forward).parameters
+    if 'mask' in params:
+        return backbone(inputs, mask=None)
+    return backbone(inputs)
+
+
+def pool_features(outs, backbone: nn.Module, pool: str = 'avg'
+                  ) -> torch.Tensor:
+    """Reduce a backbone output to one (B, C) vector per image (see the
+    module docstring)."""
+    if pool not in POOLS:
+        raise ValueError(f'pool must be one of {POOLS}, got {pool!r}')
+    while isinstance(outs, (tuple, list)):
+        if not outs:
+            raise ValueError('the backbone returned no output')
+        outs = outs[-1]
+    if outs.dim() == 4:
+        if pool == 'cls':
+            raise ValueError(
+                'pool=cls needs a token sequence with a CLS token, but the '
+                'backbone returns a (B, C, H, W) feature map; use pool=avg')
+        return outs.mean(dim=(2, 3))
+    if outs.dim() == 3:
+        extra = getattr(backbone, 'num_extra_tokens', None)
+        if extra is None:
+            extra = 1 if getattr(backbone, 'cls_token', None) is not None \
+                else 0
+        if pool == 'cls':
+            if extra < 1:
+                raise ValueError('pool=cls, but the backbone has no CLS '
+                                 'token')
+            return outs[:, 0]
+        return outs[:, extra:].mean(dim=1)
+    if outs.dim() == 2:
+        if pool == 'cls':
+            raise ValueError('pool=cls, but the backbone returns pooled '
+                             '(B, C) vectors; set its out_type to raw')
+        return outs
+    raise ValueError(f'cannot pool a backbone output of shape '
+                     f'{tuple(outs.shape)}')
+
+
+def default_img_size(model: nn.Module, source: str = 'auto') -> int:
+    """The input size a ViT backbone was built for; 224 otherwise."""
+    backbone, _ = select_backbone(model, source)
+    patch_embed = getattr(backbone, 'patch_embed', None)
+    size = getattr(patch_embed, 'init_input_size', None)
+    if size is not None:
+        return int(size[0])
+    return 224
+
+
+def eval_pipeline(img_size: int, crop_ratio: float = 0.875) -> list:
+    """Resize the short edge to ``img_size / crop_ratio``, centre-crop
+    ``img_size`` (the DINO/ImageNet evaluation transform)."""
+    return [
+        dict(type='RobustLoadImageFromFile'),
+        dict(type='ResizeEdge', scale=int(round(img_size / crop_ratio)),
+             edge='short', backend='pillow', interpolation='bicubic'),
+        dict(type='CenterCrop', crop_size=img_size),
+        dict(type='PackInputs'),
+    ]
+
+
+def mmpretrain_scope():
+    """Context: the ``mmpretrain`` default scope when none is set (outside a
+    runner), else the current one."""
+    from mmengine.registry import DefaultScope
+    scope = None if DefaultScope.get_current_instance() else 'mmpretrain'
+    return DefaultScope.overwrite_default_scope(scope)
+
+
+def count_class_images(root: str) -> Dict[str, int]:
+    """Images per class sub-folder of ``root`` (recursive)."""
+    counts = {}
+    for entry in sorted(os.listdir(root)):
+        path = osp.join(root, entry)
+        if not osp.isdir(path):
+            continue
+        n = 0
+        for _, _, files in os.walk(path):
+            n += sum(f.lower().endswith(IMG_EXTENSIONS) for f in files)
+        counts[entry] = n
+    return counts
+
+
+def labeled_dataset_cfg(data: Union[str, dict], img_size: int,
+                        name: str = 'data') -> dict:
+    """A dataset config for kNN evaluation.
+
+    ``data`` is a folder with one sub-folder of images per class (an
+    mmpretrain ``CustomDataset``), or any mmpretrain classification dataset
+    config (``ImageNet``, ``CustomDataset`` with an annotation file, ...);
+    without a ``pipeline`` it gets :func:`eval_pipeline`.
+    """
+    if isinstance(data, str):
+        if not osp.isdir(data):
+            raise FileNotFoundError(
+                f'kNN {name}: {data!r} is not a folder; give a folder with '
+                'one sub-folder of images per class, or a dataset config')
+        counts = count_class_images(data)
+        if not any(counts.values()):
+            raise RuntimeError(
+                f'kNN {name}: no labelled images found in {data!r}: expected '
+                f'one sub-folder per class holding {"/".join(IMG_EXTENSIONS)}'
+                f' files (found {len(counts)} sub-folders)')
+        data = dict(type='CustomDataset', data_root=data, with_label=True)
+    else:
+        data = dict(data)
+        if 'type' not in data:
+            raise ValueError(f'kNN {name}: a dataset config needs a type')
+    data.setdefault('pipeline', eval_pipeline(img_size))
+    return data
+
+
+def build_eval_dataloader(data: Union[str, dict], img_size: int,
+                          batch_size: int = 64, num_workers: int = 2,
+                          name: str = 'data'):
+    """A sequential (``DefaultSampler(shuffle=False)``) dataloader over a
+    labelled dataset; under DDP each rank gets its shard."""
+    from mmengine.runner import Runner
+    cfg = dict(
+        batch_size=batch_size,
+        num_workers=num_workers,
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        collate_fn=dict(type='default_collate'),
+        dataset=labeled_dataset_cfg(data, img_size, name))
+    with mmpretrain_scope():
+        loader = Runner.build_dataloader(cfg)
+    if len(loader.dataset) == 0:
+        raise RuntimeError(f'kNN {name}: the dataset is empty')
+    return loader
+
+
+def build_knn_loaders(train_data: Union[str, dict], val_data: Union[str, dict],
+                      img_size: int, batch_size: int = 64,
+                      num_workers: int = 2):
+    """Dataloaders of the labelled train (reference) and val sets; checks
+    that both use the same class list (labels are indices into it)."""
+    loaders = tuple(
+        build_eval_dataloader(data, img_size, batch_size, num_workers, name)
+        for data, name in ((train_data, 'train_data'),
+                           (val_data, 'val_data')))
+    classes = [tuple(loader.dataset.metainfo.get('classes', ()) or ())
+               for loader in loaders]
+    if classes[0] and classes[1] and classes[0] != classes[1]:
+        raise ValueError(
+            'kNN: the train and val sets have different classes '
+            f'(train: {list(classes[0])[:10]}, val: {list(classes[1])[:10]}'
+            '); labels would not correspond')
+    return loaders
+
+
+def num_classes_of(loader) -> Optional[int]:
+    classes = loader.dataset.metainfo.get('classes', None)
+    return len(classes) if classes else None
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module,
+                     dataloader,
+                     source: str = 'auto',
+                     pool: str = 'avg',
+                     progress: Optional[Callable[[int, int], None]] = None
+                     ) -> Dict[str, torch.Tensor]:
+    """Features, labels and dataset indices of this rank's share of
+    ``dataloader``.
+
+    The backbone runs in eval mode (its previous mode is restored) under
+    ``torch.no_grad``; inputs go through the model's data preprocessor.
+
+    Returns:
+        ``dict(feats=(n, C) float32 CPU, labels=(n, ), indices=(n, ),
+        source=the network used, see :func:`select_backbone`)``.
+    """
+    model = unwrap(model)
+    backbone, source = select_backbone(model, source)
+    was_training = backbone.training
+    backbone.eval()
+    feats, labels, indices = [], [], []
+    try:
+        total = len(dataloader)
+        for i, batch in enumerate(dataloader):
+            data = model.data_preprocessor(batch, False)
+            inputs = data['inputs']
+            if isinstance(inputs, (list, tuple)):
+                inputs = inputs[0]
+            if source == 'student' and hasattr(model, 'extract_feat'):
+                outs = model.extract_feat(inputs)
+            else:
+                outs = backbone_forward(backbone, inputs)
+            feats.append(pool_features(outs, backbone, pool).float().cpu())
+            samples = data['data_samples']
+            for sample in samples:
+                if 'gt_label' not in sample:
+                    raise ValueError(
+                        'kNN: a sample has no gt_label; the dataset must be '
+                        'labelled (e.g. one sub-folder per class)')
+            labels.append(torch.cat(
+                [s.gt_label.reshape(-1)[:1].cpu() for s in samples]))
+            indices.append(torch.tensor(
+                [int(s.metainfo.get('sample_idx', -1)) for s in samples]))
+            if progress is not None:
+                progress(i + 1, total)
+    finally:
+        backbone.train(was_training)
+    if not feats:
+        return dict(feats=torch.zeros(0, 0), labels=torch.zeros(0).long(),
+                    indices=torch.zeros(0).long(), source=source)
+    return dict(feats=torch.cat(feats), labels=torch.cat(labels).long(),
+                indices=torch.cat(indices).long(), source=source)
+
+
+def gather_features(part: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Gather every rank's :func:`extract_features` output on every rank,
+    drop the duplicates the distributed sampler pads with, and sort by
+    dataset index. A no-op copy in a single process."""
+    if get_world_size() > 1:
+        parts = all_gather_object(part)
+    else:
+        parts = [part]
+    parts = [p for p in parts if p['feats'].numel()]
+    feats = torch.cat([p['feats'] for p in parts])
+    labels = torch.cat([p['labels'] for p in parts])
+    indices = torch.cat([p['indices'] for p in parts])
+    if bool((indices < 0).any()):
+        if len(parts) > 1:
+            raise ValueError('kNN: samples lack sample_idx metadata, so the '
+                             'ranks\' features cannot be merged; keep '
+                             'sample_idx in PackInputs meta_keys')
+        return dict(feats=feats, labels=labels, indices=indices,
+                    source=part.get('source'))
+    order = torch.argsort(indices, stable=True)
+    indices = indices[order]
+    keep = torch.ones_like(indices, dtype=torch.bool)
+    keep[1:] = indices[1:] != indices[:-1]
+    order = order[keep]
+    return dict(feats=feats[order], labels=labels[order],
+                indices=indices[keep], source=part.get('source'))
+
+
+def extract_splits(model: nn.Module, train_data: Union[str, dict],
+                   val_data: Union[str, dict], source: str = 'auto',
+                   pool: str = 'avg', img_size: Optional[int] = None,
+                   batch_size: int = 64, num_workers: int = 2,
+                   progress_factory: Optional[Callable] = None) -> dict:
+    """Features of a labelled train and val set in one process.
+
+    Args:
+        progress_factory: ``factory(name, total)`` returning a context
+            manager with an ``update(n)`` method (e.g. ``tqdm``), or None.
+
+    Returns:
+        ``dict(train_feats, train_labels, val_feats, val_labels, classes,
+        num_classes, source, pool, img_size)``, as
+        ``tools/analysis_tools/linear_probe.py --features`` reads it.
+    """
+    img_size = img_size or default_img_size(model, source)
+    loaders = build_knn_loaders(train_data, val_data, img_size, batch_size,
+                                num_workers)
+    out = dict(classes=list(loaders[0].dataset.metainfo.get('classes', [])),
+               num_classes=num_classes_of(loaders[0]), pool=pool,
+               img_size=img_size)
+    for name, loader in zip(('train', 'val'), loaders):
+        bar = progress_factory(name, len(loader)) if progress_factory \
+            else None
+        try:
+            part = extract_features(
+                model, loader, source, pool,
+                (lambda done, total: bar.update(1)) if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
+        out[f'{name}_feats'] = part['feats']
+        out[f'{name}_labels'] = part['labels']
+        out['source'] = part['source']
+    return out
