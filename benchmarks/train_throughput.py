@@ -58,6 +58,10 @@ def parse_args(argv=None):
     parser.add_argument('--skip-loop', action='store_true',
                         help='only the model steps, no full training loop')
     parser.add_argument('--matmul-size', type=int, default=2048)
+    parser.add_argument('--repeat', type=int, default=1,
+                        help='alternate the ours/official model-step '
+                        'measurements this many times (fresh processes) '
+                        'and report the median; steadier ratios')
     parser.add_argument('--child', choices=['ours', 'official'],
                         help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -319,6 +323,12 @@ def full_loop(args) -> dict:
     return dict(times=timer.times[args.warmup:], peak_rss_mb=peak_rss_mb())
 
 
+def merge_runs(runs):
+    """Median step time of each run, then the median over runs."""
+    return dict(times=[statistics.median(r['times']) for r in runs],
+                peak_rss_mb=max(r['peak_rss_mb'] for r in runs))
+
+
 def summarize(name, result, batch_size):
     median = statistics.median(result['times'])
     return dict(name=name, median_s=median, img_s=batch_size / median,
@@ -345,11 +355,17 @@ def main(argv=None):
     print(f"matmul peak ({args.matmul_size}^3 GEMM): fp32 "
           f"{peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
 
-    ours = run_child('ours', args)
-    rows = [summarize('model step (ours)', ours, args.batch_size)]
+    ours_runs, official_runs = [], []
+    for _ in range(args.repeat):
+        ours_runs.append(run_child('ours', args))
+        if args.official_src:
+            official_runs.append(run_child('official', args))
+    ours = ours_runs[0]
+    rows = [summarize('model step (ours)', merge_runs(ours_runs),
+                      args.batch_size)]
     if args.official_src:
         rows.append(summarize('model step (official)',
-                              run_child('official', args), args.batch_size))
+                              merge_runs(official_runs), args.batch_size))
     if not args.skip_loop:
         rows.append(summarize('full train loop (ours, data from JPEG)',
                               full_loop(args), args.batch_size))

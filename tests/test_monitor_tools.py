@@ -212,3 +212,22 @@ def test_curves_png(tmp_path, monkeypatch):
     with pytest.raises(KeyError, match='none of'):
         run_main('tools/visualization/vis_curves.py',
                  [tmp_path / 'work', '--loss-keys', 'loss_x'], monkeypatch)
+
+
+def test_knn_eval_on_a_cim_enhancer(regions, tmp_path, monkeypatch):
+    """CIM keeps the network being pre-trained under ``backbone``: the
+    tools evaluate its enhancer (not the generator or the dVAE)."""
+    from mmconmim.evaluation.loading import build_model, load_config
+    cim_cfg = 'configs/demo/cim_demo.py'
+    model = build_model(load_config(osp.join(REPO_ROOT, cim_cfg)))
+    ckpt = str(tmp_path / 'cim.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    out = tmp_path / 'cim.json'
+    run_main('tools/analysis_tools/knn_eval.py', [
+        cim_cfg, ckpt, '--data', regions, '--num-workers', 0, '--k', 5,
+        '--out-json', out
+    ], monkeypatch)
+    result = json.load(open(out))
+    assert result['source'] == 'student'
+    assert result['num_train'] == result['num_val'] == 26
+    assert 0 <= result['top1'] <= result['top5'] <= 100

@@ -13,13 +13,17 @@ from mmpretrain.models.utils.attention import BEiTAttention
 from conmim_tiny import build_tiny_conmim, tiny_batch
 from helpers import run_tool
 from mmconmim.models import ConMIMViT
-from mmconmim.models.utils import FusedBEiTAttention, use_fused_attention
+from mmconmim.models.utils import (FastBEiTAttention, FusedBEiTAttention,
+                                   set_attention_impl)
 
 init_default_scope('mmpretrain')
 
 
+@pytest.mark.parametrize('impl,cls', [('matmul', FastBEiTAttention),
+                                      ('sdpa', FusedBEiTAttention)])
 @pytest.mark.parametrize('per_layer_bias', [False, True])
-def test_fused_attention_equals_unfused_with_relative_bias(per_layer_bias):
+def test_fast_attention_equals_mmpretrain_with_relative_bias(
+        per_layer_bias, impl, cls):
     torch.manual_seed(0)
     plain = BEiTAttention(embed_dims=32, num_heads=4, window_size=(4, 4),
                           use_rel_pos_bias=per_layer_bias, bias='qv_bias')
@@ -27,8 +31,8 @@ def test_fused_attention_equals_unfused_with_relative_bias(per_layer_bias):
         for p in plain.parameters():
             p.normal_(0, 0.3)
     fused = copy.deepcopy(plain)
-    assert use_fused_attention(fused) == 1
-    assert isinstance(fused, FusedBEiTAttention)
+    assert set_attention_impl(fused, impl) == 1
+    assert type(fused) is cls
     shared = RelativePositionBias(window_size=(4, 4), num_heads=4)
     with torch.no_grad():
         shared.relative_position_bias_table.normal_()
@@ -54,16 +58,18 @@ def test_fused_attention_equals_unfused_with_relative_bias(per_layer_bias):
                                    atol=1e-5, msg=name)
 
 
-def test_fused_backbone_equals_plain_backbone():
+@pytest.mark.parametrize('impl', ['matmul', 'sdpa'])
+def test_fast_backbone_equals_mmpretrain_backbone(impl):
     arch = dict(embed_dims=32, num_layers=2, num_heads=4,
                 feedforward_channels=64)
     torch.manual_seed(0)
-    plain = ConMIMViT(arch=arch, img_size=32, patch_size=8, out_type='raw')
+    plain = ConMIMViT(arch=arch, img_size=32, patch_size=8, out_type='raw',
+                      attention_impl='mmpretrain')
     plain.init_weights()
     with torch.no_grad():
         plain.rel_pos_bias.relative_position_bias_table.normal_()
     fused = ConMIMViT(arch=arch, img_size=32, patch_size=8, out_type='raw',
-                      fused_attention=True)
+                      attention_impl=impl)
     fused.load_state_dict(plain.state_dict())
     assert set(fused.state_dict()) == set(plain.state_dict())
     img = torch.randn(2, 3, 32, 32)

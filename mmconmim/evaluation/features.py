@@ -248,6 +248,28 @@ def num_classes_of(loader) -> Optional[int]:
 
 
 @torch.no_grad()
+def preprocess_single_view(model: nn.Module, batch: dict) -> torch.Tensor:
+    """Normalise a batch of single-view images as the model's data
+    preprocessor normalises its first (or only) view.
+
+    The multi-view preprocessors (``TwoNormDataPreprocessor`` of CIM/BEiT)
+    expect a list of two views and would misread a single batch tensor, so
+    the channel order and mean/std are applied here directly.
+    """
+    dp = model.data_preprocessor
+    inputs = batch['inputs']
+    if isinstance(inputs, (list, tuple)):
+        inputs = torch.stack(list(inputs))
+    device = next(model.parameters()).device
+    inputs = inputs.to(device)
+    if getattr(dp, '_channel_conversion', False):
+        inputs = inputs[:, [2, 1, 0], ...]
+    inputs = inputs.float()
+    if getattr(dp, '_enable_normalize', False):
+        inputs = (inputs - dp.mean) / dp.std
+    return inputs
+
+
 def extract_features(model: nn.Module,
                      dataloader,
                      source: str = 'auto',
@@ -258,7 +280,8 @@ def extract_features(model: nn.Module,
     ``dataloader``.
 
     The backbone runs in eval mode (its previous mode is restored) under
-    ``torch.no_grad``; inputs go through the model's data preprocessor.
+    ``torch.no_grad``; inputs are normalised like the model's first view
+    (:func:`preprocess_single_view`).
 
     Returns:
         ``dict(feats=(n, C) float32 CPU, labels=(n, ), indices=(n, ),
@@ -272,15 +295,14 @@ def extract_features(model: nn.Module,
     try:
         total = len(dataloader)
         for i, batch in enumerate(dataloader):
-            data = model.data_preprocessor(batch, False)
-            inputs = data['inputs']
-            if isinstance(inputs, (list, tuple)):
-                inputs = inputs[0]
+            inputs = preprocess_single_view(model, batch)
+            data = batch
             if source == 'student' and hasattr(model, 'extract_feat'):
                 outs = model.extract_feat(inputs)
             else:
                 outs = backbone_forward(backbone, inputs)
-            feats.append(pool_features(outs, backbone, pool).float().cpu())
+            feats.append(
+                pool_features(outs, backbone, pool).detach().float().cpu())
             samples = data['data_samples']
             for sample in samples:
                 if 'gt_label' not in sample:

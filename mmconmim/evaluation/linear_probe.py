@@ -32,7 +32,7 @@ def train_linear_probe(train_feats: torch.Tensor,
                          f'{labels.numel()} labels')
     if num_classes is None:
         num_classes = int(labels.max()) + 1
-    feats = train_feats.double()
+    feats = train_feats.detach().double()
     mean = feats.mean(0)
     std = feats.std(0, unbiased=False).clamp_min(1e-6)
     x = (feats - mean) / std

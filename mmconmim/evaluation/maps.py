@@ -25,7 +25,8 @@ from mmpretrain.models.utils.attention import (BEiTAttention,
                                                MultiheadAttention)
 from torch import nn
 
-from .features import backbone_forward, eval_pipeline, mmpretrain_scope
+from .features import (backbone_forward, eval_pipeline, mmpretrain_scope,
+                       preprocess_single_view)
 
 
 def sample_paths(cfg, num: int) -> List[str]:
@@ -52,7 +53,7 @@ def load_images(paths: Sequence[str], img_size: int, model: nn.Module
         pipeline = Compose(eval_pipeline(img_size, crop_ratio=1.))
     batch = default_collate([pipeline(dict(img_path=p)) for p in paths])
     rgb = batch['inputs'].flip(1).permute(0, 2, 3, 1).float() / 255.
-    inputs = model.data_preprocessor(batch, False)['inputs']
+    inputs = preprocess_single_view(model, batch)
     return inputs, rgb
 
 

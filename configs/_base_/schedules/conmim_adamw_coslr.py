@@ -18,7 +18,9 @@ optim_wrapper = dict(
         lr=base_lr,
         betas=(0.9, 0.98),
         eps=1e-8,
-        weight_decay=0.05),
+        weight_decay=0.05,
+        # one fused kernel for all parameters (CPU and CUDA); same update
+        fused=True),
     paramwise_cfg=dict(
         flat_decay_mult=0.,
         custom_keys={

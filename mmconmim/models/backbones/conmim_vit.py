@@ -17,25 +17,25 @@ from mmpretrain.models.selfsup.beit import BEiTPretrainViT
 from torch import nn
 
 from mmconmim.registry import MODELS
-from ..utils.fused_attention import use_fused_attention
+from ..utils.fused_attention import set_attention_impl
 
 
 @MODELS.register_module()
 class ConMIMViT(BEiTPretrainViT):
     """``BEiTPretrainViT`` with the official ConMIM/BEiT initialisation.
 
-    Takes the arguments of ``BEiTPretrainViT`` plus ``fused_attention``
-    (default False): compute attention with
-    ``F.scaled_dot_product_attention`` (same results, see
-    :mod:`mmconmim.models.utils.fused_attention`). The state-dict keys are
-    unchanged, so checkpoints load into ``BEiTViT`` for fine-tuning.
+    Takes the arguments of ``BEiTPretrainViT`` plus ``attention_impl``:
+    ``'matmul'`` (default: mmpretrain's computation without promoting the
+    logits to fp32 under autocast), ``'sdpa'`` (``F.scaled_dot_product_attention``)
+    or ``'mmpretrain'`` (the original); all give the same results in fp32
+    (see :mod:`mmconmim.models.utils.fused_attention`). The state-dict keys
+    are unchanged, so checkpoints load into ``BEiTViT`` for fine-tuning.
     """
 
-    def __init__(self, *args, fused_attention: bool = False, **kwargs):
+    def __init__(self, *args, attention_impl: str = 'matmul', **kwargs):
         super().__init__(*args, **kwargs)
-        self.fused_attention = fused_attention
-        if fused_attention:
-            use_fused_attention(self)
+        self.attention_impl = attention_impl
+        set_attention_impl(self, attention_impl)
 
     def init_weights(self) -> None:
         super().init_weights()

@@ -1,8 +1,10 @@
 from .dist_batchnorm import DistBatchNorm, convert_sync_batchnorm
 from .ema import ForeachCosineEMA
-from .fused_attention import FusedBEiTAttention, use_fused_attention
+from .fused_attention import (FastBEiTAttention, FusedBEiTAttention,
+                              set_attention_impl, use_fused_attention)
 
 __all__ = [
-    'DistBatchNorm', 'ForeachCosineEMA', 'FusedBEiTAttention',
-    'convert_sync_batchnorm', 'use_fused_attention'
+    'DistBatchNorm', 'FastBEiTAttention', 'ForeachCosineEMA',
+    'FusedBEiTAttention', 'convert_sync_batchnorm', 'set_attention_impl',
+    'use_fused_attention'
 ]
