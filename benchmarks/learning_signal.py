@@ -55,6 +55,7 @@ custom_hooks = [
     dict(type='KNNEvalHook', enable={knn_enable}, interval={knn_interval},
          train_data={train_dir!r}, val_data={val_dir!r},
          eval_before_train=True, num_workers=0),
+    dict(type='TorchRNGStateHook'),
 ]
 '''
 

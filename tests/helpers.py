@@ -33,8 +33,11 @@ def free_port() -> str:
         return str(sock.getsockname()[1])
 
 
-def run_tool(args, cwd=REPO_ROOT, timeout=600, env=None):
-    """Run a command with the test interpreter; fail with its output."""
+def tool_env(env=None):
+    """The environment tools run in: the test interpreter first on PATH, the
+    repo importable, and the same thread count for every run (runs whose
+    float results are compared must not differ in OMP_NUM_THREADS, which
+    changes GEMM summation order)."""
     full_env = dict(os.environ)
     full_env.setdefault('OMP_NUM_THREADS', '1')
     full_env['PYTHON'] = sys.executable
@@ -43,6 +46,12 @@ def run_tool(args, cwd=REPO_ROOT, timeout=600, env=None):
     full_env['PYTHONPATH'] = REPO_ROOT
     if env:
         full_env.update(env)
+    return full_env
+
+
+def run_tool(args, cwd=REPO_ROOT, timeout=600, env=None):
+    """Run a command with the test interpreter; fail with its output."""
+    full_env = tool_env(env)
     cmd = [sys.executable, *args] if args[0].endswith('.py') else list(args)
     proc = subprocess.run(
         cmd, cwd=cwd, env=full_env, capture_output=True, text=True,

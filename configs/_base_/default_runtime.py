@@ -13,8 +13,9 @@ default_hooks = dict(
     visualization=dict(type='VisualizationHook', enable=False),
 )
 
-# stops the run at the first NaN/Inf loss, naming the iteration
-custom_hooks = [dict(type='NonFiniteLossHook')]
+# stops the run at the first NaN/Inf loss, naming the iteration; keeps the
+# model's random stream (CIM sampling, drop path) exact across --resume
+custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='TorchRNGStateHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -23,4 +23,6 @@ custom_hooks = [
         eval_before_train=True,
         batch_size=64,
         num_workers=0),
+    # last, so that custom_hooks.1 stays the kNN hook for --cfg-options
+    dict(type='TorchRNGStateHook'),
 ]

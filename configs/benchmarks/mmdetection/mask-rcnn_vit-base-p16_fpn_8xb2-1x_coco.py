@@ -113,4 +113,7 @@ auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 # crash-safe checkpoints, and stop at the first NaN/Inf loss
 default_hooks = dict(checkpoint=dict(type='mmconmim.SafeCheckpointHook'))
-custom_hooks = [dict(type='mmconmim.NonFiniteLossHook')]
+custom_hooks = [
+    dict(type='mmconmim.NonFiniteLossHook'),
+    dict(type='mmconmim.TorchRNGStateHook')
+]

@@ -69,4 +69,7 @@ test_dataloader = val_dataloader
 
 # crash-safe checkpoints, and stop at the first NaN/Inf loss
 default_hooks = dict(checkpoint=dict(type='mmconmim.SafeCheckpointHook'))
-custom_hooks = [dict(type='mmconmim.NonFiniteLossHook')]
+custom_hooks = [
+    dict(type='mmconmim.NonFiniteLossHook'),
+    dict(type='mmconmim.TorchRNGStateHook')
+]
