@@ -275,10 +275,11 @@ def test_tools_refuse_a_served_payload(attack):
 # --------------------------------------------------------------------------
 # Broken files are not attacks
 # --------------------------------------------------------------------------
-def _zip_checkpoint_bytes():
+def _checkpoint_bytes(zip_format=True):
     import io
     buffer = io.BytesIO()
-    torch.save({'w': torch.arange(1000.)}, buffer)
+    torch.save({'w': torch.arange(1000.)}, buffer,
+               _use_new_zipfile_serialization=zip_format)
     return buffer.getvalue()
 
 
@@ -293,13 +294,14 @@ BROKEN_FILES = {
         b'<body><h1>Not Found</h1></body></html>\n'),
     'text': b'epoch 1: loss 0.53\nepoch 2: loss 0.41\n',
     'truncated_zip': None,  # first half of a real checkpoint
+    'truncated_legacy_pickle': None,  # same, pre-1.6 format
 }
 
 
 def _broken_bytes(kind):
     data = BROKEN_FILES[kind]
     if data is None:
-        whole = _zip_checkpoint_bytes()
+        whole = _checkpoint_bytes(zip_format=kind == 'truncated_zip')
         data = whole[:len(whole) // 2]
     return data
 
@@ -325,6 +327,20 @@ def test_broken_local_file_is_not_called_an_attack(tmp_path, kind,
     monkeypatch.setenv(TRUST_ENV_VAR, '1')
     with pytest.raises(NotACheckpointError):
         CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
+
+
+def test_other_load_errors_are_not_called_broken_files(tmp_path):
+    """Only damage is reported as "not a checkpoint": an error from the
+    map_location (e.g. CUDA tensors on a CPU machine) passes through."""
+    path = str(tmp_path / 'good.pth')
+    torch.save({'w': torch.ones(1)}, path)
+
+    def no_device(storage, location):
+        raise RuntimeError('Attempting to deserialize object on a CUDA device')
+
+    with pytest.raises(RuntimeError, match='CUDA device') as err:
+        CheckpointLoader.load_checkpoint(path, map_location=no_device)
+    assert not isinstance(err.value, NotACheckpointError)
 
 
 def test_html_page_served_instead_of_a_checkpoint(server):

@@ -61,6 +61,7 @@ def snapshot():
 
 
 before = snapshot()
+# old objects stay alive, so a replacement cannot reuse an id
 keep_alive = [sys.modules[m].__dict__.copy() for m in list(sys.modules)
               if sys.modules[m] is not None and hasattr(sys.modules[m], '__dict__')]
 import mmconmim

@@ -67,13 +67,17 @@ def file_modes(root):
 def test_files_of_a_training_run_honour_the_umask(tmp_path, umask, mask,
                                                   expected):
     umask(mask)
+    import mmengine
     runner = build_runner(str(tmp_path))
     runner.train()
+    # what tools/test.py writes as test_metrics.json (mmengine's backend)
+    mmengine.dump({'accuracy': 1.0},
+                  osp.join(runner.log_dir, 'test_metrics.json'))
     modes = file_modes(runner.work_dir)
     names = {osp.basename(p) for p in modes}
     # checkpoints, pointer, text log, json scalars, dumped config
     assert {'iter_1.pth', 'iter_2.pth', 'last_checkpoint',
-            'scalars.json', 'cfg.py'} <= names, names
+            'scalars.json', 'test_metrics.json', 'cfg.py'} <= names, names
     assert any(n.endswith('.log') for n in names), names
     wrong = {p: oct(m) for p, m in modes.items() if m != expected}
     assert not wrong, f'expected {oct(expected)}: {wrong}'

@@ -170,23 +170,46 @@ def _not_a_checkpoint_reason(f, name: str) -> Optional[str]:
 
 
 def _unsafe_globals(f, error: Exception) -> str:
-    found = re.findall(r'GLOBAL (\S+) was not an allowed global',
-                       str(error))
+    """The disallowed globals a checkpoint names: listed from a zip
+    checkpoint, else (legacy pickles) taken from the unpickler's error."""
+    allowed = {
+        g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+        for g in checkpoint_safe_globals()
+    }
+    found = []
     try:
         if isinstance(f, io.IOBase):
             f.seek(0)
-        allowed = {
-            g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
-            for g in checkpoint_safe_globals()
-        }
-        listed = torch.serialization.get_unsafe_globals_in_checkpoint(f)
-        found += [g for g in listed if g not in allowed and g not in found]
-    except Exception:  # legacy pickle: only what the error names
+        found = [g for g in
+                 torch.serialization.get_unsafe_globals_in_checkpoint(f)
+                 if g not in allowed]
+    except Exception:  # legacy pickle: not listable
         pass
     finally:
         if isinstance(f, io.IOBase):
             f.seek(0)
+    found = found or re.findall(r'GLOBAL (\S+) was not an allowed global',
+                                str(error))
     return ', '.join(found) or 'not listable'
+
+
+_DAMAGE_MESSAGES = ('unexpected EOF', 'PytorchStreamReader', 'corrupt',
+                    'zip archive', 'invalid load key')
+
+
+def _is_damage(exc: Exception) -> bool:
+    """torch.load failed because the bytes are damaged (not, e.g., because
+    of a device in map_location)."""
+    return not isinstance(exc, RuntimeError) or any(
+        m in str(exc) for m in _DAMAGE_MESSAGES)
+
+
+def _unpickler_detail(exc: Exception) -> str:
+    """The unpickler's own complaint, without torch's generic advice."""
+    text = re.sub(r'\x1b\[[0-9;]*m', '', str(exc))
+    found = re.search(r'WeightsUnpickler error: (.+)', text)
+    line = found.group(1) if found else text.strip().splitlines()[0]
+    return line.strip()
 
 
 def safe_torch_load(filename, map_location=None, extra_globals=(),
@@ -226,11 +249,12 @@ def safe_torch_load(filename, map_location=None, extra_globals=(),
         except pickle.UnpicklingError as exc:
             unsafe = exc
         except (EOFError, RuntimeError, zipfile.BadZipFile) as exc:
-            if 'TorchScript' in str(exc):
-                raise
+            if not _is_damage(exc):
+                raise  # e.g. a CUDA map_location on a CPU machine
+            detail = str(exc).strip().splitlines()[0].rstrip('.') \
+                if str(exc).strip() else 'the file ends early'
             raise not_a_checkpoint(
-                f'torch.load failed with {type(exc).__name__}: '
-                f'{str(exc).strip().splitlines()[0] if str(exc).strip() else ""}'
+                f'torch.load failed with {type(exc).__name__}: {detail}'
             ) from exc
     if isinstance(filename, io.IOBase):
         filename.seek(0)
@@ -245,8 +269,8 @@ def safe_torch_load(filename, map_location=None, extra_globals=(),
         f'outside the allow-list ({_unsafe_globals(filename, unsafe)}). '
         'Unpickling them could run arbitrary code. If you trust this file, '
         f'set {TRUST_ENV_VAR}=1; better, re-export it as a plain state dict '
-        '(tools/model_converters/). Original error: '
-        f'{str(unsafe).strip().splitlines()[0]}') from unsafe
+        f'(tools/model_converters/). Unpickler: {_unpickler_detail(unsafe)}'
+    ) from unsafe
 
 
 # --------------------------------------------------------------------------
