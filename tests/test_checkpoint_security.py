@@ -236,7 +236,7 @@ test_cfg = dict()
 '''
 
 
-def run_failing_tool(args, tmp):
+def run_failing_tool(args):
     env = tool_env({'TORCH_HOME': os.environ['TORCH_HOME'],
                     'NO_PROXY': '127.0.0.1,localhost',
                     'no_proxy': '127.0.0.1,localhost'})
@@ -266,7 +266,7 @@ def test_tools_refuse_a_served_payload(attack):
             osp.join(DEMO_IMAGES, 'astronaut.jpg')],
     }
     for tool, args in runs.items():
-        output = run_failing_tool(args, tmp)
+        output = run_failing_tool(args)
         assert 'UnsafeCheckpointError' in output, (tool, output[-3000:])
         assert REFUSED in output and TRUST_ENV_VAR in output, tool
         assert not osp.exists(attack['marker']), f'{tool} ran the payload'
