@@ -2,9 +2,11 @@
 the OpenMMLab 2.x stack.
 
 Importing the package registers every module into mmpretrain's registries
-(and the ``mmconmim`` scope), applies the compatibility fixes of
-:mod:`mmconmim.utils.compat` and makes mmengine's local file writes atomic
-(:mod:`mmconmim.engine.hooks.checkpoint_hook`).
+(and the ``mmconmim`` scope), puts every checkpoint scheme of mmengine's
+``CheckpointLoader`` behind the weights-only trust gate and applies the
+version fixes that the installed upstream packages need
+(:mod:`mmconmim.utils.compat`, docs/compat.md). Nothing else outside
+mmconmim changes.
 """
 from .version import __version__
 from .utils.compat import apply_compat_fixes
@@ -13,8 +15,5 @@ apply_compat_fixes()
 
 from . import datasets, engine, models  # noqa: E402,F401  (registration)
 from . import evaluation  # noqa: E402,F401
-from .engine.hooks import register_atomic_local_backend  # noqa: E402
-
-register_atomic_local_backend()
 
 __all__ = ['__version__']

@@ -132,3 +132,79 @@ def test_runner_checkpoint_with_history_buffers_loads_safely(tmp_path):
     assert isinstance(buffer, HistoryBuffer)
     assert buffer.mean() == pytest.approx(1.0)
     assert ckpt['meta']['seed'] == 3
+
+
+# --------------------------------------------------------------------------
+# Each version fix is applied exactly when upstream needs it, and is needed
+# on the pinned stack (these fail if the fix is removed)
+# --------------------------------------------------------------------------
+def _reference_hue_shift_cv2(img, hue):
+    """Independent expectation: OpenCV's full-range HSV with the hue channel
+    shifted by trunc(hue * 255) modulo 256."""
+    import cv2
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV_FULL).astype(np.int64)
+    hsv[..., 0] = (hsv[..., 0] + int(hue * 255)) % 256
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR_FULL)
+
+
+def test_adjust_hue_fix_is_applied_exactly_when_upstream_is_broken():
+    import mmcv.image.photometric as photometric
+    from mmconmim.utils import compat
+    upstream = compat.UPSTREAM_ORIGINALS['adjust_hue']
+    assert upstream.__module__ == 'mmcv.image.photometric'
+    img = np.random.default_rng(3).integers(0, 256, (8, 8, 3),
+                                            dtype=np.uint8)
+    expected = _reference_hue_shift_cv2(img, -0.1)
+    try:
+        broken = not np.array_equal(upstream(img, -0.1, backend='cv2'),
+                                    expected)
+    except OverflowError:
+        broken = True
+    patched = mmcv.adjust_hue is compat.adjust_hue
+    assert patched == broken
+    assert (photometric.adjust_hue is compat.adjust_hue) == broken
+    np.testing.assert_array_equal(mmcv.adjust_hue(img, -0.1, backend='cv2'),
+                                  expected)
+    if np.lib.NumpyVersion(np.__version__) >= '2.0.0' and \
+            mmcv.__version__ == '2.1.0':
+        assert broken  # the pinned stack needs the fix
+
+
+def test_rel_pos_resize_fix_is_applied_exactly_when_upstream_is_broken():
+    import scipy
+    from mmpretrain.models.backbones import beit
+    from mmpretrain.models.utils import embed
+
+    from mmconmim.utils import compat
+    upstream = compat.UPSTREAM_ORIGINALS['resize_relative_position_bias_table']
+    assert upstream.__module__ == 'mmpretrain.models.utils.embed'
+    table = torch.arange(9.).view(9, 1)
+    try:
+        upstream(3, 5, table, 1)
+        broken = False
+    except NotImplementedError:  # interp2d is gone
+        broken = True
+    ours = compat.resize_relative_position_bias_table
+    assert (embed.resize_relative_position_bias_table is ours) == broken
+    assert (beit.resize_relative_position_bias_table is ours) == broken
+    if tuple(int(v) for v in scipy.__version__.split('.')[:2]) >= (1, 14):
+        assert broken  # the pinned stack needs the fix
+
+
+def test_upstream_local_loader_cannot_read_runner_checkpoints(tmp_path):
+    """Why the local scheme is replaced on torch >= 2.6: mmengine's loader
+    calls torch.load without weights_only, which now means True and rejects
+    the HistoryBuffer of every runner checkpoint; ours reads it."""
+    from mmengine.logging import MessageHub
+    from mmengine.runner.checkpoint import load_from_local as upstream
+    from mmengine.utils import digit_version
+    hub = MessageHub('compat_upstream')
+    hub.update_scalar('train/loss', 1.0)
+    path = str(tmp_path / 'runner.pth')
+    torch.save({'message_hub': hub.state_dict(),
+                'state_dict': {'w': torch.zeros(1)}}, path)
+    if digit_version(torch.__version__) >= digit_version('2.6.0'):
+        with pytest.raises(pickle.UnpicklingError):
+            upstream(path, map_location='cpu')
+    ckpt = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    assert ckpt['message_hub']['log_scalars']['train/loss'].mean() == 1.0

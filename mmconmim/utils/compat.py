@@ -1,60 +1,66 @@
-"""Small, documented fixes for running mmengine 0.10.7 on torch >= 2.6.
+"""The checkpoint trust gate and the few compatibility fixes mmconmim needs.
 
-Everything here is applied once, on ``import mmconmim``. Nothing in
-site-packages is edited; each fix says which upstream bug it covers and when it
-can be deleted.
+Nothing in site-packages is edited. ``import mmconmim`` calls
+:func:`apply_compat_fixes`, which
 
-Safe checkpoint loading (mmengine#1650, #1655; fixed upstream by #1670, which
-is not in any release as of mmengine 0.10.7)
-    torch >= 2.6 defaults ``torch.load`` to ``weights_only=True``. mmengine's
-    local checkpoint loader calls ``torch.load`` without the argument, so the
-    runner's own checkpoints (they pickle ``HistoryBuffer`` objects and numpy
-    arrays in ``message_hub``/``meta``) fail to load: ``--resume``,
-    ``load_from`` and ``init_cfg=dict(type='Pretrained')`` all break.
-    Instead of switching the safety off (what #1670 does) we re-register the
-    local-file scheme of ``CheckpointLoader`` with a loader that keeps
-    ``weights_only=True`` and allow-lists exactly the classes mmengine writes.
-    A checkpoint that pickles anything else is refused with
-    :class:`UnsafeCheckpointError`, naming the offending globals. Setting
-    ``MMCONMIM_TRUST_CHECKPOINTS=1`` loads such a file with full unpickling
-    (arbitrary code execution: only for files you trust).
-    Delete once mmengine ships a release whose loader accepts runner
-    checkpoints under ``weights_only=True`` or allow-lists them itself.
+1. registers the trust gate for every checkpoint scheme of mmengine's
+   ``CheckpointLoader`` (always: it is a security policy, not a version
+   fix), and
+2. applies each version fix only if a probe shows that the installed
+   upstream code needs it (:data:`COMPAT_PATCHES`).
+
+:func:`applied_patches` lists what was changed; docs/compat.md explains each
+item and when it can be deleted.
+
+Checkpoint trust gate
+    ``torch.load`` with ``weights_only=False`` runs any code a pickle asks for.
+    mmengine 0.10.7 loads local files with ``torch.load(f)`` (under torch
+    >= 2.6 that means ``weights_only=True``, which cannot read mmengine's own
+    runner checkpoints: mmengine#1650, #1655) and every URL scheme --
+    ``http(s)://``, ``torchvision://``/``modelzoo://``, ``open-mmlab://``/
+    ``openmmlab://``, ``mmcls://`` -- with
+    ``torch.hub.load_state_dict_from_url(weights_only=False)``, also for a
+    file already in the torch hub cache; ``pavi://`` and ``s3://``/
+    ``petrel://`` with a bare ``torch.load``. We register a loader for every
+    one of these prefixes that fetches the file the same way (same URL
+    tables, same hub cache, rank 0 downloads first) and then reads it with
+    :func:`safe_torch_load`: ``weights_only=True`` plus an allow-list of
+    exactly what mmengine's runner checkpoints pickle. A file that pickles
+    anything else is refused with :class:`UnsafeCheckpointError`;
+    ``MMCONMIM_TRUST_CHECKPOINTS=1`` loads it with full unpickling. A file
+    that is not a checkpoint at all (empty, Git LFS pointer, HTML error page,
+    text, truncated archive) raises :class:`NotACheckpointError` instead,
+    which never suggests the trust variable.
 
 Hue jitter under numpy 2 (mmcv 2.1.0 ``mmcv.image.photometric.adjust_hue``)
-    mmcv shifts the hue channel with ``np.uint8(hue_factor * 255)``; numpy 2
+    mmcv shifts the hue channel by ``np.uint8(hue_factor * 255)``; numpy 2
     raises ``OverflowError`` for the negative factors that every hue jitter
-    draws half of the time (numpy 1 wrapped them modulo 256). mmpretrain's
-    ``ColorJitter`` -- the strong view of ConMIM, BYOL, MoCo... -- calls
-    ``mmcv.adjust_hue``, so we replace that function (in ``mmcv``,
-    ``mmcv.image`` and ``mmcv.image.photometric``) by one that computes the
-    same modulo-256 shift explicitly. Delete once mmcv ships a release whose
-    ``adjust_hue`` works under numpy 2.
+    draws half of the time (numpy 1 wrapped them modulo 256). Probe: call
+    mmcv's function with a negative factor; if it raises or differs from the
+    modulo-256 shift, replace it (in the mmcv modules that expose it) by
+    :func:`adjust_hue`.
 
 Relative position table resizing under SciPy >= 1.14 (mmpretrain 1.2.0
 ``models.utils.embed.resize_relative_position_bias_table``)
-    BEiT-style checkpoints loaded at another resolution (224-px pre-training
-    into 512-px ADE20K or 1024-px COCO) have their relative position tables
-    resized with ``scipy.interpolate.interp2d(kind='cubic')``, which SciPy
-    1.14 removed: the load fails with ``NotImplementedError``. We replace the
-    function (in ``mmpretrain.models.utils`` and the backbone modules that
-    imported it) by one that computes the same interpolating bicubic spline
-    with ``RectBivariateSpline`` (the replacement SciPy documents for gridded
-    ``interp2d``), on the same geometric-progression source coordinates.
-    Delete once mmpretrain stops using ``interp2d``.
-
-Not shimmed, on purpose (handled by the install path, see tools/bootstrap.sh):
-    * setuptools >= 82 removed ``pkg_resources``, which mmengine 0.10.7 uses for
-      ``pkg::`` base configs: we pin ``setuptools<81`` (81 warns on every
-      import of it).
-    * numpy 2 removed aliases used by code paths we do not touch (mmpretrain
-      retrieval metrics, mmdet VIS/GLIP); nothing on our paths needs a shim.
+    BEiT-style checkpoints loaded at another resolution have their relative
+    position tables resized with ``scipy.interpolate.interp2d(kind='cubic')``,
+    which SciPy 1.14 removed (``NotImplementedError``). Probe: call
+    mmpretrain's function on a 3x3 table; if it raises, replace it (in every
+    loaded mmpretrain module that imported it) by
+    :func:`resize_relative_position_bias_table`, the same interpolating
+    bicubic spline computed with ``RectBivariateSpline``.
 """
+import io
 import os
 import os.path as osp
 import pickle
+import re
+import sys
 import warnings
-from typing import List
+import zipfile
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -66,6 +72,14 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint pickles objects outside the allow-list."""
 
 
+class NotACheckpointError(ValueError):
+    """A file given as a checkpoint is not one (empty, truncated, a text or
+    HTML page, a Git LFS pointer...)."""
+
+
+# --------------------------------------------------------------------------
+# Safe loading
+# --------------------------------------------------------------------------
 def _numpy_globals() -> List:
     """numpy objects that appear when pickling arrays, dtypes and scalars."""
     try:  # numpy >= 2
@@ -104,65 +118,306 @@ def _trusted() -> bool:
     return os.environ.get(TRUST_ENV_VAR, '').lower() in ('1', 'true', 'yes')
 
 
-def safe_torch_load(filename, map_location=None, extra_globals=()):
+def _read_head(f, size: int = 256) -> bytes:
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, 'rb') as fh:
+            return fh.read(size)
+    pos = f.tell()
+    head = f.read(size)
+    f.seek(pos)
+    return head
+
+
+def _not_a_checkpoint_reason(f, name: str) -> Optional[str]:
+    """Why ``f`` cannot be a torch checkpoint, or None if it may be one.
+
+    torch checkpoints are zip archives holding ``.../data.pkl`` (torch >= 1.6)
+    or pickles starting with the PROTO opcode (older ``torch.save``)."""
+    head = _read_head(f)
+    if not head:
+        return 'the file is empty (0 bytes)'
+    if str(name).endswith('.safetensors'):
+        return None  # torch.load reads these itself
+    text = head.lstrip().lower()
+    if head.startswith(b'version https://git-lfs'):
+        return ('it is a Git LFS pointer, not the file it stands for '
+                '(run `git lfs pull` in its repository)')
+    if text.startswith((b'<!doctype html', b'<html', b'<?xml', b'<head',
+                        b'<body', b'<!--')):
+        return 'it is an HTML/XML page (an error page saved as the file?)'
+    if head.startswith(b'PK\x03\x04'):
+        if not zipfile.is_zipfile(f):
+            return 'it is a truncated zip archive (no central directory)'
+        if isinstance(f, io.IOBase):
+            f.seek(0)
+        with zipfile.ZipFile(f) as archive:
+            names = archive.namelist()
+        if isinstance(f, io.IOBase):
+            f.seek(0)
+        if not any(n == 'data.pkl' or n.endswith('/data.pkl')
+                   for n in names):
+            return ('it is a zip archive without the data.pkl of a PyTorch '
+                    f'checkpoint (holds {names[:3]})')
+        return None
+    if head[:1] == b'\x80':  # pickle PROTO opcode: legacy torch.save
+        return None
+    try:
+        head.decode('utf-8')
+        kind = 'a text file'
+    except UnicodeDecodeError:
+        kind = 'neither a PyTorch zip archive nor a pickle'
+    return f'it is {kind} (starts with {head[:24]!r})'
+
+
+def _unsafe_globals(f, error: Exception) -> str:
+    """The disallowed globals a checkpoint names: listed from a zip
+    checkpoint, else (legacy pickles) taken from the unpickler's error."""
+    allowed = {
+        g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
+        for g in checkpoint_safe_globals()
+    }
+    found = []
+    try:
+        if isinstance(f, io.IOBase):
+            f.seek(0)
+        found = [g for g in
+                 torch.serialization.get_unsafe_globals_in_checkpoint(f)
+                 if g not in allowed]
+    except Exception:  # legacy pickle: not listable
+        pass
+    finally:
+        if isinstance(f, io.IOBase):
+            f.seek(0)
+    found = found or re.findall(r'GLOBAL (\S+) was not an allowed global',
+                                str(error))
+    return ', '.join(found) or 'not listable'
+
+
+_DAMAGE_MESSAGES = ('unexpected EOF', 'PytorchStreamReader', 'corrupt',
+                    'zip archive', 'invalid load key')
+
+
+def _is_damage(exc: Exception) -> bool:
+    """torch.load failed because the bytes are damaged (not, e.g., because
+    of a device in map_location)."""
+    return not isinstance(exc, RuntimeError) or any(
+        m in str(exc) for m in _DAMAGE_MESSAGES)
+
+
+def _unpickler_detail(exc: Exception) -> str:
+    """The unpickler's own complaint, without torch's generic advice."""
+    text = re.sub(r'\x1b\[[0-9;]*m', '', str(exc))
+    found = re.search(r'WeightsUnpickler error: (.+)', text)
+    line = found.group(1) if found else text.strip().splitlines()[0]
+    return line.strip()
+
+
+def safe_torch_load(filename, map_location=None, extra_globals=(),
+                    source: Optional[str] = None):
     """``torch.load`` with ``weights_only=True`` and the runner allow-list.
 
-    ``extra_globals`` extends the allow-list for one call (e.g. the official
-    ConMIM converter allows ``argparse.Namespace``).
+    Args:
+        filename: a path or a binary file object.
+        map_location: as for ``torch.load``.
+        extra_globals: extends the allow-list for this call (e.g. the
+            official ConMIM converter allows ``argparse.Namespace``).
+        source: how to name the file in messages (e.g. the URL it came from);
+            defaults to ``filename``.
 
     Raises:
+        NotACheckpointError: the file is not a checkpoint at all (empty,
+            truncated, text, HTML, Git LFS pointer).
         UnsafeCheckpointError: the file pickles other objects; the message
-            lists them. Set ``MMCONMIM_TRUST_CHECKPOINTS=1`` to load it anyway.
+            lists them. Set ``MMCONMIM_TRUST_CHECKPOINTS=1`` to load it
+            anyway.
     """
+    name = source or str(getattr(filename, 'name', filename))
+
+    def not_a_checkpoint(reason):
+        return NotACheckpointError(
+            f'{name} is not a checkpoint (truncated or failed download?): '
+            f'{reason}. Download or copy the file again.')
+
+    reason = _not_a_checkpoint_reason(filename, name)
+    if reason is not None:
+        raise not_a_checkpoint(reason)
     with torch.serialization.safe_globals(
             [*checkpoint_safe_globals(), *extra_globals]):
         try:
             return torch.load(filename, map_location=map_location,
                               weights_only=True)
         except pickle.UnpicklingError as exc:
-            if _trusted():
-                warnings.warn(
-                    f'{filename} contains pickled objects outside the '
-                    f'allow-list; loading it fully because {TRUST_ENV_VAR} '
-                    'is set.')
-                return torch.load(filename, map_location=map_location,
-                                  weights_only=False)
-            raise UnsafeCheckpointError(
-                f'Refusing to load checkpoint {filename!r}: it contains '
-                f'pickled objects outside the allow-list '
-                f'({_unsafe_globals(filename)}). Unpickling them could run '
-                'arbitrary code. If you trust this file, set '
-                f'{TRUST_ENV_VAR}=1; better, re-export it as a plain state '
-                'dict (tools/model_converters/). Original error: '
-                f'{str(exc).splitlines()[0]}') from exc
+            unsafe = exc
+        except (EOFError, RuntimeError, zipfile.BadZipFile) as exc:
+            if not _is_damage(exc):
+                raise  # e.g. a CUDA map_location on a CPU machine
+            detail = str(exc).strip().splitlines()[0].rstrip('.') \
+                if str(exc).strip() else 'the file ends early'
+            raise not_a_checkpoint(
+                f'torch.load failed with {type(exc).__name__}: {detail}'
+            ) from exc
+    if isinstance(filename, io.IOBase):
+        filename.seek(0)
+    if _trusted():
+        warnings.warn(
+            f'{name} contains pickled objects outside the allow-list; '
+            f'loading it fully because {TRUST_ENV_VAR} is set.')
+        return torch.load(filename, map_location=map_location,
+                          weights_only=False)
+    raise UnsafeCheckpointError(
+        f'Refusing to load checkpoint {name}: it contains pickled objects '
+        f'outside the allow-list ({_unsafe_globals(filename, unsafe)}). '
+        'Unpickling them could run arbitrary code. If you trust this file, '
+        f'set {TRUST_ENV_VAR}=1; better, re-export it as a plain state dict '
+        f'(tools/model_converters/). Unpickler: {_unpickler_detail(unsafe)}'
+    ) from unsafe
 
 
-def _unsafe_globals(filename) -> str:
-    try:
-        allowed = {
-            g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
-            for g in checkpoint_safe_globals()
-        }
-        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-        return ', '.join(g for g in found if g not in allowed) or 'unknown'
-    except Exception:  # not a zip checkpoint: report what we can
-        return 'could not be listed'
-
-
-def load_from_local(filename, map_location):
-    """Replacement for mmengine's local-file checkpoint loader."""
+# --------------------------------------------------------------------------
+# One loader per CheckpointLoader scheme, all ending in safe_torch_load
+# --------------------------------------------------------------------------
+def load_from_local(filename, map_location=None):
+    """Gate for local paths (mmengine's ``''`` scheme)."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
     return safe_torch_load(filename, map_location)
 
 
-def register_safe_checkpoint_loader() -> None:
+def _hub_cache_file(url: str, model_dir: Optional[str]) -> str:
+    """Where ``torch.hub.load_state_dict_from_url`` caches ``url``."""
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    name = osp.basename(urlparse(url).path)
+    if not name:
+        raise ValueError(f'{url} does not end in a file name')
+    return osp.join(model_dir, name)
+
+
+def _download(url: str, model_dir: Optional[str], progress: bool) -> str:
+    cached = _hub_cache_file(url, model_dir)
+    if not osp.exists(cached):
+        os.makedirs(osp.dirname(cached), exist_ok=True)
+        sys.stdout.write(f'Downloading: "{url}" to {cached}\n')
+        # writes a temporary file and renames it when complete
+        torch.hub.download_url_to_file(url, cached, progress=progress)
+    return cached
+
+
+def _load_cached(cached: str, url: str, map_location):
+    source = (f'{url} (cached as {cached}; delete that file to download it '
+              'again)')
+    if zipfile.is_zipfile(cached):
+        with zipfile.ZipFile(cached) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) == 1 and not members[0].filename.endswith(
+                    'data.pkl'):
+                # a pre-1.6 checkpoint zipped by hand, which torch.hub
+                # unpacks: read the one member through the same gate
+                with archive.open(members[0]) as member:
+                    buffer = io.BytesIO(member.read())
+                return safe_torch_load(buffer, map_location, source=source)
+    return safe_torch_load(cached, map_location, source=source)
+
+
+def load_from_http(filename, map_location=None, model_dir=None,
+                   progress=os.isatty(0)):
+    """Gate for ``http://``/``https://``: download into the torch hub cache
+    like mmengine (rank 0 first), then read the file safely."""
+    from mmengine.dist import get_dist_info
+    rank, world_size = get_dist_info()
+    if rank == 0:
+        cached = _download(filename, model_dir, progress)
+    if world_size > 1:
+        torch.distributed.barrier()
+        if rank > 0:
+            cached = _download(filename, model_dir, progress)
+    return _load_cached(cached, filename, map_location)
+
+
+def load_from_torchvision(filename, map_location=None):
+    """Gate for ``torchvision://``/``modelzoo://`` (mmengine's URL table)."""
+    from mmengine.runner.checkpoint import get_torchvision_models
+    prefix = 'modelzoo://' if filename.startswith('modelzoo://') else \
+        'torchvision://'
+    model_name = filename[len(prefix):]
+    return load_from_http(get_torchvision_models()[model_name],
+                          map_location=map_location)
+
+
+def load_from_openmmlab(filename, map_location=None):
+    """Gate for ``open-mmlab://``/``openmmlab://`` (mmengine's URL table,
+    deprecated names and local files under the mmengine home)."""
+    from mmengine.runner import checkpoint as ckpt
+    prefix = 'open-mmlab://' if filename.startswith('open-mmlab://') else \
+        'openmmlab://'
+    model_name = filename[len(prefix):]
+    deprecated = ckpt.get_deprecated_model_names()
+    model_name = deprecated.get(model_name, model_name)
+    model_url = ckpt.get_external_models()[model_name]
+    if model_url.startswith(('http://', 'https://')):
+        return load_from_http(model_url, map_location=map_location)
+    return load_from_local(
+        osp.join(ckpt._get_mmengine_home(), model_url), map_location)
+
+
+def load_from_mmcls(filename, map_location=None):
+    """Gate for ``mmcls://``: the URL table, then the ``backbone.`` keys."""
+    from mmengine.runner import checkpoint as ckpt
+    checkpoint = load_from_http(ckpt.get_mmcls_models()[filename[8:]],
+                                map_location=map_location)
+    return ckpt._process_mmcls_checkpoint(checkpoint)
+
+
+def load_from_pavi(filename, map_location=None):
+    """Gate for ``pavi://`` (needs the ``pavi`` package, as upstream)."""
+    import tempfile
+    try:
+        from pavi import modelcloud
+    except ImportError:
+        raise ImportError(
+            'Please install pavi to load checkpoint from modelcloud.')
+    model = modelcloud.get(filename[7:])
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        downloaded = osp.join(tmp_dir, model.name)
+        model.download(downloaded)
+        return safe_torch_load(downloaded, map_location, source=filename)
+
+
+def load_from_ceph(filename, map_location=None, backend='petrel'):
+    """Gate for ``s3://``/``petrel://`` (needs ``petrel_client``)."""
+    from mmengine.fileio import get_file_backend
+    file_backend = get_file_backend(filename,
+                                    backend_args={'backend': backend})
+    with io.BytesIO(file_backend.get(filename)) as buffer:
+        return safe_torch_load(buffer, map_location, source=filename)
+
+
+#: every prefix mmengine 0.10.7 registers, with the gate that replaces it
+GATED_SCHEMES: Dict[str, Callable] = {
+    '': load_from_local,
+    'http://': load_from_http,
+    'https://': load_from_http,
+    'modelzoo://': load_from_torchvision,
+    'torchvision://': load_from_torchvision,
+    'open-mmlab://': load_from_openmmlab,
+    'openmmlab://': load_from_openmmlab,
+    'mmcls://': load_from_mmcls,
+    'pavi://': load_from_pavi,
+    r'(\S+\:)?s3://': load_from_ceph,
+    r'(\S+\:)?petrel://': load_from_ceph,
+}
+
+
+def register_safe_checkpoint_loaders() -> None:
     from mmengine.runner import CheckpointLoader
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
-                                     force=True)
+    for prefix, loader in GATED_SCHEMES.items():
+        CheckpointLoader.register_scheme(prefixes=prefix, loader=loader,
+                                         force=True)
 
 
+# --------------------------------------------------------------------------
+# Version fixes
+# --------------------------------------------------------------------------
 def adjust_hue(img: np.ndarray, hue_factor: float,
                backend=None) -> np.ndarray:
     """numpy-2-safe ``mmcv.adjust_hue``: same arguments and results.
@@ -239,33 +494,124 @@ def resize_relative_position_bias_table(src_shape, dst_shape, table,
     return torch.cat(columns, dim=-1).to(table.device)
 
 
-def patch_mmpretrain_rel_pos_resize() -> None:
-    import mmpretrain.models.backbones.beit as beit
-    import mmpretrain.models.backbones.swin_transformer as swin
-    import mmpretrain.models.utils as utils
-    import mmpretrain.models.utils.embed as embed
-    for module in (beit, swin, utils, embed):
-        module.resize_relative_position_bias_table = \
-            resize_relative_position_bias_table
+def _hue_probe_image() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (4, 4, 3),
+                                             dtype=np.uint8)
 
 
-def patch_mmcv_adjust_hue() -> None:
-    import mmcv
-    import mmcv.image
-    import mmcv.image.photometric
-    for module in (mmcv, mmcv.image, mmcv.image.photometric):
-        module.adjust_hue = adjust_hue
+def _mmcv_adjust_hue_is_broken() -> bool:
+    """mmcv's own function fails or differs from the modulo-256 shift for a
+    negative factor (numpy 2 raises OverflowError in ``np.uint8(-25.5)``)."""
+    from mmcv.image import photometric
+    img = _hue_probe_image()
+    try:
+        with warnings.catch_warnings(), np.errstate(all='ignore'):
+            warnings.simplefilter('ignore')
+            got = photometric.adjust_hue(img, -0.1, backend='cv2')
+    except Exception:
+        return True
+    return not np.array_equal(got, adjust_hue(img, -0.1, backend='cv2'))
 
 
-_APPLIED = False
+def _mmpretrain_resize_is_broken() -> bool:
+    """mmpretrain's function fails (SciPy >= 1.14 has no ``interp2d``)."""
+    from mmpretrain.models.utils import embed
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            embed.resize_relative_position_bias_table(
+                3, 5, torch.arange(9.).view(9, 1), 1)
+    except Exception:
+        return True
+    return False
 
 
-def apply_compat_fixes() -> None:
-    """Apply every fix above, once."""
+def _replace_everywhere(packages, name: str, original, replacement) -> List:
+    """Point every loaded module of ``packages`` that holds ``original``
+    under ``name`` at ``replacement``; return the module names."""
+    replaced = []
+    for mod_name, module in list(sys.modules.items()):
+        if module is None or mod_name.split('.')[0] not in packages:
+            continue
+        if getattr(module, name, None) is original:
+            setattr(module, name, replacement)
+            replaced.append(f'{mod_name}.{name}')
+    return sorted(replaced)
+
+
+@dataclass
+class CompatPatch:
+    """A version fix: applied only when ``is_needed()`` is true."""
+    name: str
+    reason: str
+    is_needed: Callable[[], bool]
+    get_original: Callable[[], Callable]
+    replacement: Callable
+    packages: tuple
+
+
+def _mmcv_adjust_hue():
+    from mmcv.image import photometric
+    return photometric.adjust_hue
+
+
+def _mmpretrain_resize():
+    from mmpretrain.models.utils import embed
+    return embed.resize_relative_position_bias_table
+
+
+COMPAT_PATCHES = [
+    CompatPatch(
+        name='adjust_hue',
+        reason='mmcv.adjust_hue raises OverflowError for negative hue '
+        'factors under numpy >= 2 (np.uint8 of a negative float)',
+        is_needed=_mmcv_adjust_hue_is_broken,
+        get_original=_mmcv_adjust_hue,
+        replacement=adjust_hue,
+        packages=('mmcv', 'mmpretrain', 'mmseg', 'mmdet')),
+    CompatPatch(
+        name='resize_relative_position_bias_table',
+        reason="mmpretrain's relative position table resize uses "
+        'scipy.interpolate.interp2d, removed in SciPy 1.14',
+        is_needed=_mmpretrain_resize_is_broken,
+        get_original=_mmpretrain_resize,
+        replacement=resize_relative_position_bias_table,
+        packages=('mmpretrain', )),
+]
+
+#: patch name -> upstream function as it was before mmconmim (for tests)
+UPSTREAM_ORIGINALS: Dict[str, Callable] = {}
+_APPLIED: Optional[List[dict]] = None
+
+
+def apply_compat_fixes() -> List[dict]:
+    """Register the checkpoint gate and apply the needed version fixes, once.
+
+    Returns what was changed (see :func:`applied_patches`)."""
     global _APPLIED
-    if _APPLIED:
-        return
-    register_safe_checkpoint_loader()
-    patch_mmcv_adjust_hue()
-    patch_mmpretrain_rel_pos_resize()
-    _APPLIED = True
+    if _APPLIED is not None:
+        return _APPLIED
+    register_safe_checkpoint_loaders()
+    applied = [dict(
+        name='checkpoint_trust_gate',
+        targets=[f'mmengine CheckpointLoader scheme {p!r}'
+                 for p in GATED_SCHEMES],
+        reason='every checkpoint scheme goes through weights_only loading '
+        f'with an allow-list; {TRUST_ENV_VAR}=1 opts in to full '
+        'unpickling')]
+    for patch in COMPAT_PATCHES:
+        original = patch.get_original()
+        UPSTREAM_ORIGINALS[patch.name] = original
+        if patch.is_needed():
+            targets = _replace_everywhere(patch.packages, patch.name,
+                                          original, patch.replacement)
+            applied.append(dict(name=patch.name, targets=targets,
+                                reason=patch.reason))
+    _APPLIED = applied
+    return applied
+
+
+def applied_patches() -> List[dict]:
+    """What ``import mmconmim`` changed outside mmconmim: name, targets and
+    reason of each item (empty before :func:`apply_compat_fixes`)."""
+    return list(_APPLIED or [])
