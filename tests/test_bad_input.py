@@ -177,3 +177,74 @@ def test_empty_or_missing_dataset_folders_give_clear_errors(tmp_path):
     with pytest.raises((FileNotFoundError, RuntimeError),
                        match='missing'):
         DATASETS.build(dict(cfg, data_root=str(tmp_path / 'missing')))
+
+
+def write_blank_png(path, width, height):
+    """A valid 8-bit grayscale PNG of zeros, written row by row (a few
+    hundred kB on disk whatever the size; nothing is held in memory)."""
+    import struct
+    import zlib
+
+    def chunk(kind, payload):
+        return (struct.pack('>I', len(payload)) + kind + payload +
+                struct.pack('>I', zlib.crc32(kind + payload) & 0xffffffff))
+
+    compressor = zlib.compressobj(1)
+    row = bytes(width + 1)  # filter byte 0 + zero pixels
+    idat = b''.join(compressor.compress(row) for _ in range(height))
+    idat += compressor.flush()
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n')
+        f.write(chunk(b'IHDR', struct.pack('>IIBBBBB', width, height, 8, 0,
+                                           0, 0, 0)))
+        f.write(chunk(b'IDAT', idat))
+        f.write(chunk(b'IEND', b''))
+
+
+def test_decompression_bomb_png_is_named_or_skipped(tmp_path, monkeypatch):
+    """A 20000x10000 PNG (2e8 pixels) is over twice Pillow's default
+    MAX_IMAGE_PIXELS: Pillow raises DecompressionBombError (not an OSError)
+    at open, before decoding anything."""
+    from mmconmim.datasets.transforms import loading
+    assert Image.MAX_IMAGE_PIXELS is not None
+    assert 20000 * 10000 > 2 * Image.MAX_IMAGE_PIXELS
+    path = tmp_path / 'bomb_20000x10000.png'
+    write_blank_png(path, 20000, 10000)
+    # Pillow alone: an error that does not say which file
+    with pytest.raises(Image.DecompressionBombError) as plain:
+        Image.open(path)
+    assert '20000x10000' not in str(plain.value)
+    # the error names the file, the reason and the fix
+    with pytest.raises(UnreadableImageError,
+                       match=r'bomb_20000x10000\.png.*decompression bomb.*'
+                       r'PIL\.Image\.MAX_IMAGE_PIXELS'):
+        load(path)
+
+    logged = []
+    monkeypatch.setattr(loading, 'print_log',
+                        lambda msg, logger=None, level=None:
+                        logged.append((level, msg)))
+    transform = RobustLoadImageFromFile(on_error='skip')
+    assert transform(dict(img_path=str(path))) is None
+    assert transform.num_skipped == 1
+    assert logged[0][0] == logging.WARNING
+    assert 'bomb_20000x10000.png' in logged[0][1]
+
+
+@pytest.mark.parametrize('value', [float('inf'), float('nan'), -0.1])
+def test_non_finite_or_negative_temperatures_are_rejected(value):
+    from mmconmim.evaluation.knn import knn_class_scores
+    from mmconmim.models.heads.cim_generator import CIMGenerator
+    from mmconmim.models.losses import DenoisingContrastLoss
+    with pytest.raises(ValueError, match=r'DenoisingContrastLoss: '
+                       r'temperature must be > 0 and finite .*'
+                       r'model\.head\.loss\.temperature'):
+        DenoisingContrastLoss(temperature=value)
+    with pytest.raises(ValueError, match=r'CIMGenerator: temperature must '
+                       r'be > 0 and finite .*model\.generator\.temperature'):
+        CIMGenerator(backbone=dict(), temperature=value)
+    feats = torch.nn.functional.normalize(torch.randn(4, 8), dim=1)
+    with pytest.raises(ValueError, match='temperature must be > 0 and '
+                       'finite'):
+        knn_class_scores(feats, torch.tensor([0, 1, 0, 1]), feats,
+                         temperature=value)

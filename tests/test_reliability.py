@@ -302,3 +302,160 @@ custom_hooks = [dict(type='TorchRNGStateHook')] if {rng_hook} else []
     same = [abs(resumed[it] - reference[it]) <= 1e-6 for it in (3, 4)]
     # without the hook the sampled corruptions, hence the losses, differ
     assert all(same) if rng_hook else not any(same), (resumed, reference)
+
+
+def test_new_run_in_a_used_work_dir_needs_resume_or_overwrite(tmp_path):
+    """tools/train.py refuses to start a new run over an earlier run's
+    checkpoints (naming its last checkpoint, --resume and --overwrite) and
+    leaves them untouched; --overwrite starts the run with a warning."""
+    data = osp.join(REPO_ROOT, 'data/demo/images')
+    cfg = write_run_config(tmp_path / 'cfg.py', data, batch=4, iters=2,
+                           ckpt_interval=2)
+    work = tmp_path / 'work'
+    work.mkdir()
+    earlier = work / 'iter_2.pth'
+    earlier.write_bytes(b'the earlier run')
+    (work / 'last_checkpoint').write_text(str(earlier))
+    before = {p: p.read_bytes() for p in work.iterdir()}
+
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', cfg, '--work-dir', str(work)],
+        cwd=REPO_ROOT, env=tool_env(), capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode != 0
+    assert str(earlier) in proc.stderr
+    for flag in ('--resume', '--overwrite', '--work-dir'):
+        assert flag in proc.stderr, proc.stderr[-2000:]
+    assert {p: p.read_bytes() for p in work.iterdir()} == before  # untouched
+
+    proc = run_tool(['tools/train.py', cfg, '--work-dir', str(work),
+                     '--overwrite'])
+    warning = [line for line in proc.stderr.splitlines()
+               if line.startswith('WARNING: --overwrite')]
+    assert len(warning) == 1 and str(earlier) in warning[0], proc.stderr
+    assert torch.load(earlier, weights_only=False)['meta']['iter'] == 2
+    # and the help documents the rule
+    help_text = run_tool(['tools/train.py', '--help']).stdout
+    assert '--overwrite' in help_text and 'earlier run' in help_text
+
+
+def _process_state(pid):
+    """'R', 'S', 'Z', ... from /proc, or None once the pid is gone."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def _children(pid):
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not osp.isdir('/proc/self'), reason='needs /proc')
+def test_dataloader_workers_exit_after_sigkill_of_the_main_process(
+        tmp_path):
+    data = osp.join(REPO_ROOT, 'data/demo/images')
+    cfg = write_run_config(tmp_path / 'cfg.py', data, batch=8, workers=2,
+                           iters=100000, ckpt_interval=100000)
+    work = str(tmp_path / 'work')
+    log = open(tmp_path / 'train.log', 'w')
+    # 8 batches in flight per worker: more results than the 64 kB pipe
+    # between workers and main process holds, as in a real run; that is
+    # what kept workers blocked after the main process died
+    proc = subprocess.Popen(
+        [sys.executable, 'tools/train.py', cfg, '--work-dir', work,
+         '--cfg-options', 'train_dataloader.prefetch_factor=8'],
+        cwd=REPO_ROOT, env=tool_env(), stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    workers = []
+    try:
+        deadline = time.time() + 300
+        # wait until the workers have delivered batches for a few iterations
+        while time.time() < deadline and proc.poll() is None:
+            if len(logged_losses(work)) >= 3:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, open(tmp_path / 'train.log').read()[-3000:]
+        workers = _children(proc.pid)
+        assert len(workers) == 2, workers  # the two persistent workers
+        proc.send_signal(signal.SIGKILL)  # the main process only
+        proc.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            alive = [pid for pid in workers
+                     if _process_state(pid) not in (None, 'Z')]
+            if not alive:
+                break
+            time.sleep(0.1)
+        assert not alive, f'workers {alive} outlived the main process by 10 s'
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in workers:  # never leave a stuck worker behind
+            if _process_state(pid) not in (None, 'Z'):
+                os.kill(pid, signal.SIGKILL)
+        log.close()
+
+
+def _default_sampler_runner(tmp_path, loop, runner_type=None):
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    data = write_images(str(tmp_path / 'images'), num=4, size=48)
+    cfg = Config.fromfile(write_run_config(
+        tmp_path / 'cfg.py', data, batch=8, sampler='DefaultSampler',
+        loop=loop, ckpt_interval=100))
+    cfg.train_dataloader.drop_last = True
+    cfg.work_dir = str(tmp_path / 'work')
+    if runner_type is None:
+        return Runner.from_cfg(cfg)
+    cfg.runner_type = runner_type
+    return RUNNERS.build(cfg)
+
+
+@pytest.mark.parametrize('loop,runner_type', [
+    ("type='IterBasedTrainLoop', max_iters=2", None),
+    ("type='EpochBasedTrainLoop', max_epochs=1",
+     'mmconmim.WorkerWatchdogRunner'),
+])
+def test_batch_larger_than_the_dataset_with_drop_last_is_named(
+        tmp_path, loop, runner_type):
+    runner = _default_sampler_runner(tmp_path, loop, runner_type)
+    with pytest.raises(ValueError, match=r'yields no batch: batch_size=8 '
+                       r'but the dataset has 4 samples, and drop_last=True.*'
+                       r'at most 4'):
+        runner.train()
+
+
+def test_watchdog_runner_keeps_mmengines_worker_seeding():
+    """The wrapped worker_init_fn runs mmengine's seeding first: the
+    augmented batches equal those of a plain Runner's loader."""
+    from mmengine.runner import Runner
+    from mmconmim.datasets.worker_watchdog import ExitWithParentWorkerInit
+    from mmconmim.engine import WorkerWatchdogRunner
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(DEMO).train_dataloader
+    cfg.dataset.data_root = osp.join(REPO_ROOT, 'data/demo/images')
+    cfg.update(batch_size=4, num_workers=2, persistent_workers=False)
+    batches = {}
+    for runner_cls in (Runner, WorkerWatchdogRunner):
+        loader = runner_cls.build_dataloader(cfg.copy(), seed=7)
+        batches[runner_cls] = [b['inputs'] for _, b in zip(range(2), loader)]
+    wrapped = WorkerWatchdogRunner.build_dataloader(cfg.copy(), seed=7)
+    assert isinstance(wrapped.worker_init_fn, ExitWithParentWorkerInit)
+    assert wrapped.worker_init_fn.worker_init_fn.keywords['seed'] == 7
+    for plain, watched in zip(batches[Runner],
+                              batches[WorkerWatchdogRunner]):
+        for a, b in zip(plain, watched):  # student and teacher views
+            assert torch.equal(a, b)

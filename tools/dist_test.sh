@@ -2,7 +2,9 @@
 # Distributed testing with torchrun.
 #   bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [test.py args...]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, PORT on every node.
+# Interpreter: $PYTHON, else .venv/bin/python of this checkout, else python.
 set -e
+source "$(dirname "$0")/select_python.sh"
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3
@@ -16,7 +18,7 @@ if [ -z "$CONFIG" ] || [ -z "$CHECKPOINT" ] || [ -z "$GPUS" ]; then
 fi
 
 PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH} \
-"${PYTHON:-python}" -m torch.distributed.run \
+"$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

@@ -3,7 +3,9 @@
 #   bash tools/dist_train.sh CONFIG GPUS [train.py args...]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, PORT on every node.
 # On machines without CUDA, GPUS is the number of CPU processes (gloo).
+# Interpreter: $PYTHON, else .venv/bin/python of this checkout, else python.
 set -e
+source "$(dirname "$0")/select_python.sh"
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}
@@ -16,7 +18,7 @@ if [ -z "$CONFIG" ] || [ -z "$GPUS" ]; then
 fi
 
 PYTHONPATH="$(dirname "$0")/..":${PYTHONPATH} \
-"${PYTHON:-python}" -m torch.distributed.run \
+"$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Training on a Slurm cluster.
 #   [GPUS=8] [GPUS_PER_NODE=8] bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py args...]
+# Interpreter: $PYTHON, else .venv/bin/python of this checkout, else python.
+source "$(dirname "$0")/select_python.sh"
 set -x
 PARTITION=$1
 JOB_NAME=$2
@@ -21,5 +23,5 @@ srun -p "${PARTITION}" \
     --cpus-per-task="${CPUS_PER_TASK}" \
     --kill-on-bad-exit=1 \
     ${SRUN_ARGS} \
-    python -u "$(dirname "$0")/train.py" "${CONFIG}" \
+    "$PYTHON" -u "$(dirname "$0")/train.py" "${CONFIG}" \
     --work-dir="${WORK_DIR}" --launcher="slurm" ${PY_ARGS}

@@ -3,10 +3,18 @@
 Arguments follow mmpretrain's tools/train.py, so configs from this repository
 and from mmpretrain work alike. ``import mmconmim`` registers our modules and
 applies the compatibility fixes (mmconmim/utils/compat.py).
+
+One difference: a work dir that already holds checkpoints of an earlier run
+is not taken over silently. Without ``--resume`` (continue that run) or
+``--overwrite`` (start a new run there anyway) the script stops before
+building anything and names the earlier run's last checkpoint; mmengine alone
+would move ``last_checkpoint`` to the new run and overwrite the earlier run's
+same-numbered checkpoints.
 """
 import argparse
 import os
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config, DictAction
@@ -14,13 +22,23 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmconmim  # noqa: F401  (registration + compat fixes)
-from mmconmim.utils.launch import setup_cpu_distributed
+from mmconmim.utils.launch import (WorkDirInUseError, check_work_dir_is_free,
+                                   setup_cpu_distributed)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description='Train a model')
+    parser = argparse.ArgumentParser(
+        description='Train a model',
+        epilog='A work dir that holds checkpoints of an earlier run '
+        '(last_checkpoint, iter_*.pth, epoch_*.pth, best_*.pth) is not '
+        'reused silently: pass --resume to continue that run, --overwrite '
+        'to start a new run there (its checkpoints may be overwritten), or '
+        'another --work-dir.')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--work-dir',
+        help='the dir to save logs and models (default: '
+        './work_dirs/CONFIG_NAME)')
     parser.add_argument(
         '--resume',
         nargs='?',
@@ -29,6 +47,13 @@ def parse_args():
         help='If specify checkpoint path, resume from it, while if not '
         'specify, try to auto resume from the latest checkpoint '
         'in the work directory.')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='start a new run even if the work dir holds checkpoints of an '
+        'earlier run: last_checkpoint then points to the new run and the '
+        "earlier run's checkpoints with the same names are overwritten. "
+        'Without it (and without --resume) such a work dir is refused.')
     parser.add_argument(
         '--amp',
         action='store_true',
@@ -133,6 +158,12 @@ def merge_args(cfg: Config, args) -> Config:
 def main():
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
+    try:
+        check_work_dir_is_free(
+            cfg.work_dir, resume=bool(cfg.get('resume', False)),
+            overwrite=args.overwrite)
+    except WorkDirInUseError as exc:
+        sys.exit(f'tools/train.py: error: {exc}')
     setup_cpu_distributed(cfg, args.launcher)
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)

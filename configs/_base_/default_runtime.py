@@ -11,6 +11,9 @@ default_hooks = dict(
     checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # a clear error instead of a bare StopIteration when a finite sampler
+    # with drop_last=True yields no batch (batch larger than the dataset)
+    train_data_check=dict(type='TrainDataCheckHook'),
 )
 
 # stops the run at the first NaN/Inf loss, naming the iteration; keeps the
@@ -31,3 +34,7 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0, diff_rank_seed=True, deterministic=False)
+
+# mmengine's Runner, except that dataloader workers exit when the main process
+# dies (after a SIGKILL they would otherwise block forever holding memory)
+runner_type = 'mmconmim.WorkerWatchdogRunner'

@@ -60,8 +60,9 @@ def knn_class_scores(train_feats: torch.Tensor,
         raise ValueError('kNN: the reference (train) set is empty')
     if k < 1:
         raise ValueError(f'kNN: k must be >= 1, got {k}')
-    if temperature <= 0:
-        raise ValueError(f'kNN: temperature must be > 0, got {temperature}')
+    if not 0 < temperature < float('inf'):  # also rejects NaN
+        raise ValueError('kNN: temperature must be > 0 and finite (e.g. '
+                         f'0.07), got {temperature}')
     if num_classes is None:
         num_classes = int(train_labels.max()) + 1
     if int(train_labels.min()) < 0 or int(train_labels.max()) >= num_classes:

@@ -10,6 +10,7 @@
 # passed as model.backbone.init_cfg.checkpoint (prefix 'backbone.').
 set -e
 TOOLS="$(cd "$(dirname "$0")/.." && pwd)"
+source "$TOOLS/select_python.sh"  # exports PYTHON (see there)
 MODE=$1
 shift
 case "$MODE" in

@@ -3,12 +3,14 @@ never lets a bad file through silently.
 
 mmcv's ``LoadImageFromFile`` decodes with OpenCV's ``IMREAD_COLOR``: a
 truncated JPEG decodes "successfully" with a grey bottom, RGBA drops its alpha
-without compositing, and an undecodable file ends in a bare assertion.
+without compositing, and an undecodable file ends in a bare assertion; Pillow's
+decompression-bomb guard raises an error that names no file.
 :class:`RobustLoadImageFromFile` decodes with Pillow (which rejects truncated
 files), converts grayscale, palette, alpha and 16-bit images explicitly, and
-on a file it cannot read either raises an error naming the file (default) or,
-with ``on_error='skip'``, logs a warning naming it, counts it and returns
-``None`` so that the dataset draws another sample (mmengine's refetch).
+on a file it cannot read (decompression bombs included) either raises an
+error naming the file (default) or, with ``on_error='skip'``, logs a warning
+naming it, counts it and returns ``None`` so that the dataset draws another
+sample (mmengine's refetch).
 """
 import atexit
 import io
@@ -131,6 +133,13 @@ class RobustLoadImageFromFile(BaseTransform):
             with Image.open(io.BytesIO(data)) as img:
                 img.load()  # raises on truncated or corrupt data
                 return pil_to_bgr(img, self.background)
+        except Image.DecompressionBombError as exc:
+            # not an OSError: without this it would escape unnamed
+            raise UnreadableImageError(
+                f'cannot decode image {filename}: Pillow refuses it as a '
+                f'possible decompression bomb ({exc}). If the file is '
+                'trusted, raise PIL.Image.MAX_IMAGE_PIXELS (e.g. in a module '
+                'listed in custom_imports) or resize it.') from exc
         except (UnidentifiedImageError, OSError, SyntaxError,
                 ValueError) as exc:
             raise UnreadableImageError(

@@ -2,8 +2,10 @@ from .checkpoint_hook import SafeCheckpointHook, atomic_write
 from .knn_eval_hook import KNNEvalHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .rng_state_hook import TorchRNGStateHook
+from .train_data_check_hook import TrainDataCheckHook
 
 __all__ = [
     'KNNEvalHook', 'NonFiniteLossHook', 'SafeCheckpointHook',
     'TorchRNGStateHook', 'atomic_write'
 ]
+__all__ += ['TrainDataCheckHook']

@@ -98,9 +98,10 @@ class KNNEvalHook(Hook):
         if pool not in POOLS:
             raise ValueError(f'KNNEvalHook: pool must be one of {POOLS}, got'
                              f' {pool!r}')
-        if k < 1 or temperature <= 0:
-            raise ValueError(f'KNNEvalHook: need k >= 1 and temperature > 0,'
-                             f' got k={k}, temperature={temperature}')
+        if k < 1 or not 0 < temperature < float('inf'):  # NaN too
+            raise ValueError(f'KNNEvalHook: need k >= 1 and a finite '
+                             f'temperature > 0 (e.g. 0.07), got k={k}, '
+                             f'temperature={temperature}')
         self.train_data = train_data
         self.val_data = val_data
         self.interval = interval

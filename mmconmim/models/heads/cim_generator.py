@@ -14,6 +14,8 @@ with temperature T (1 by default; the paper's value is not confirmed). The
 sampling runs in fp32 under ``no_grad``: it is not differentiable, so the
 enhancer's loss never reaches the generator.
 """
+import math
+import numbers
 from typing import Optional
 
 import torch
@@ -50,9 +52,12 @@ class CIMGenerator(BaseModule):
                 vocab_size, int) or vocab_size < 2:
             raise ValueError('CIMGenerator: vocab_size must be an integer '
                              f'>= 2, got {vocab_size!r}')
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ValueError('CIMGenerator: temperature must be > 0 (use a '
-                             'small value to approach argmax), got '
+        if (isinstance(temperature, bool)
+                or not isinstance(temperature, numbers.Real)
+                or not math.isfinite(temperature) or not temperature > 0):
+            raise ValueError('CIMGenerator: temperature must be > 0 and '
+                             'finite (use a small value to approach argmax; '
+                             'set model.generator.temperature), got '
                              f'{temperature!r}')
         self.backbone = MMPRETRAIN_MODELS.build(backbone)
         if not hasattr(self.backbone, 'mask_token'):

@@ -12,6 +12,9 @@ is the set of masked positions and ``K`` the number of patches. Negatives are
 the other patches of the same image only (no cross-image negatives); the mean
 runs over all masked rows of the local batch.
 """
+import math
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,10 +33,15 @@ class DenoisingContrastLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.1, loss_weight: float = 1.0):
         super().__init__()
-        if not temperature > 0:
+        # inf would make every logit 0 (a constant loss, no gradient) and
+        # NaN poisons the first step: reject both at build time
+        if (isinstance(temperature, bool)
+                or not isinstance(temperature, numbers.Real)
+                or not math.isfinite(temperature) or not temperature > 0):
             raise ValueError(
-                f'DenoisingContrastLoss: temperature must be > 0, got '
-                f'{temperature}')
+                'DenoisingContrastLoss: temperature must be > 0 and finite '
+                '(ConMIM uses 0.1; set model.head.loss.temperature), got '
+                f'{temperature!r}')
         self.temperature = float(temperature)
         self.loss_weight = loss_weight
 
