@@ -19,7 +19,7 @@ from mmpretrain import registry as mmpretrain_registry
 
 __all__ = [
     'MODELS', 'TRANSFORMS', 'DATASETS', 'HOOKS', 'OPTIM_WRAPPERS',
-    'OPTIM_WRAPPER_CONSTRUCTORS', 'MODEL_WRAPPERS'
+    'OPTIM_WRAPPER_CONSTRUCTORS', 'MODEL_WRAPPERS', 'RUNNERS'
 ]
 
 
@@ -49,3 +49,4 @@ MODEL_WRAPPERS = MirroredRegistry(mmpretrain_registry.MODEL_WRAPPERS,
                                   ['mmconmim.engine'])
 OPTIM_WRAPPER_CONSTRUCTORS = MirroredRegistry(
     mmpretrain_registry.OPTIM_WRAPPER_CONSTRUCTORS, ['mmconmim.engine'])
+RUNNERS = MirroredRegistry(mmpretrain_registry.RUNNERS, ['mmconmim.engine'])

@@ -1,6 +1,11 @@
 # Runtime defaults for mmconmim configs (mmpretrain conventions).
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmconmim'], allow_failed_imports=False)
+# mmengine's Runner that fails when load_from / --resume / tools/test.py /
+# init_cfg=Pretrained load less than min_checkpoint_coverage of the model
+# they target (a checkpoint of another model), see docs/transfer.md
+runner_type = 'mmconmim.CheckpointCoverageRunner'
+min_checkpoint_coverage = 0.5
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
