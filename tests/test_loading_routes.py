@@ -36,7 +36,7 @@ from helpers import REPO_ROOT, run_tool, tool_env
 from mmconmim.engine.runner import CheckpointMismatchError, LoadWatcher
 from mmconmim.utils.export import (SHARED_REL_POS_TABLE,
                                    mmpretrain_to_official)
-from transfer_data import make_ade20k, make_class_folders
+from transfer_data import make_ade20k, make_class_folders, make_coco
 
 FINETUNE = osp.join(REPO_ROOT, 'configs/conmim/benchmarks/'
                     'vit-base-p16_conmim-pre_8xb128-coslr-100e_in1k.py')
@@ -46,6 +46,8 @@ DET = osp.join(REPO_ROOT, 'configs/benchmarks/mmdetection/'
                'mask-rcnn_vit-base-p16_fpn_8xb2-1x_coco.py')
 SEG_R50 = osp.join(REPO_ROOT, 'configs/a2mim/benchmarks/'
                    'upernet_r50_a2mim-pre_4xb4-160k_ade20k-512x512.py')
+DET_R50 = osp.join(REPO_ROOT, 'configs/cim/benchmarks/'
+                   'mask-rcnn_r50_cim-pre_fpn_1x_coco.py')
 CONMIM_DEMO = osp.join(REPO_ROOT, 'configs/demo/conmim_demo.py')
 TEACHER = 'teacher.module.0.'
 NUM_LAYERS = 2
@@ -522,32 +524,44 @@ env_cfg = dict(dist_cfg=dict(backend='gloo'))
     assert not osp.exists(tmp_path / 'work' / 'iter_1.pth')
 
 
-def test_mmseg_run_of_our_resnet_config_fails_on_a_vit_export(
-        sources, tmp_path):
-    """What mmseg's tools/train.py does with runner_type: RUNNERS.build."""
+@pytest.mark.parametrize('config', [SEG_R50, DET_R50],
+                         ids=['mmseg-upernet', 'mmdet-mask-rcnn'])
+def test_mmseg_mmdet_runs_of_our_resnet_configs_fail_on_a_vit_export(
+        sources, tmp_path, config):
+    """What mmseg's and mmdet's tools/train.py do with the config's
+    runner_type: RUNNERS.build(cfg), then train()."""
     from mmengine.registry import RUNNERS
-    data = make_ade20k(str(tmp_path / 'ade'), num=2, size=32)
-    cfg = Config.fromfile(SEG_R50)
+    cfg = Config.fromfile(config)
+    assert cfg.runner_type == 'mmconmim.CheckpointCoverageRunner'
     cfg.model.backbone.init_cfg.checkpoint = sources['export']
-    cfg.model.backbone.norm_cfg = dict(type='BN', requires_grad=True)
-    cfg.model.decode_head.norm_cfg = dict(type='BN', requires_grad=True)
-    cfg.model.auxiliary_head.norm_cfg = dict(type='BN', requires_grad=True)
+    bn = dict(type='BN', requires_grad=True)
+    if config == SEG_R50:
+        data = make_ade20k(str(tmp_path / 'ade'), num=2, size=32)
+        cfg.model.backbone.norm_cfg = bn
+        cfg.model.decode_head.norm_cfg = bn
+        cfg.model.auxiliary_head.norm_cfg = bn
+    else:
+        data = make_coco(str(tmp_path / 'coco'), num=2, size=32)
+        cfg.train_dataloader.dataset.update(
+            ann_file='instances.json', data_prefix=dict(img='images/'),
+            metainfo=dict(classes=('person', 'car')))
     cfg.train_dataloader.dataset.data_root = data
     cfg.train_dataloader.num_workers = 0
     cfg.train_dataloader.persistent_workers = False
-    cfg.val_dataloader.dataset.data_root = data
-    cfg.val_dataloader.num_workers = 0
-    cfg.val_dataloader.persistent_workers = False
-    cfg.test_dataloader = cfg.val_dataloader
+    for name in ('val', 'test'):
+        cfg[f'{name}_cfg'] = cfg[f'{name}_dataloader'] = None
+        cfg[f'{name}_evaluator'] = None
     cfg.env_cfg = dict(dist_cfg=dict(backend='gloo'))
     cfg.work_dir = str(tmp_path / 'work')
-    assert cfg.runner_type == 'mmconmim.CheckpointCoverageRunner'
     runner = RUNNERS.build(cfg)
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'loaded 0 of \d+ parameter tensors of '
-                       r'ResNet'):
-        runner.train()
-    init_default_scope('mmpretrain')
+    try:
+        with pytest.raises(CheckpointMismatchError,
+                           match=r'loaded 0 of \d+ parameter tensors of '
+                           r'ResNet'):
+            runner.train()
+    finally:
+        init_default_scope('mmpretrain')
+    assert not osp.exists(tmp_path / 'work' / 'iter_1.pth')
 
 
 @pytest.mark.parametrize('case', ['bare_at_model_level',

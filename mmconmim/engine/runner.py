@@ -235,9 +235,9 @@ def _by_module(keys) -> str:
     return f'{where}; e.g. {_examples(keys)}'
 
 
-def _likely_cause(load: _Load, target_keys: List[str], prefix: str) -> str:
+def _likely_cause(load: _Load, params: List[tuple], prefix: str) -> str:
     ckpt = set(load.checkpoint_keys)
-    wanted = {k[len(prefix):] for k in target_keys}
+    wanted = {name[len(prefix):] for name, _ in params}
     enough = max(1, len(wanted) // 2)
     heads = Counter(k.split('.', 1)[0] for k in ckpt if '.' in k)
     for head, _ in heads.most_common(3):
@@ -261,10 +261,19 @@ def _likely_cause(load: _Load, target_keys: List[str], prefix: str) -> str:
                 'of the same architecture family at another size (width, '
                 'depth, patch or image size); use the config it was '
                 'trained with')
-    return ('the checkpoint belongs to another model or algorithm (its keys '
-            f'look like {_examples(sorted(ckpt), 3)}; the target expects '
-            f'{_examples(sorted(wanted), 3)}): check load_from / --resume / '
-            'init_cfg.checkpoint')
+    # which parts of the target the checkpoint fills, by parameter values
+    parts = OrderedDict()
+    for name, numel in params:
+        part = parts.setdefault(name[len(prefix):].split('.', 1)[0], [0, 0])
+        part[0] += numel if name in load.loaded else 0
+        part[1] += numel
+    empty = [name for name, (done, _) in parts.items() if done == 0]
+    filled = [f'{name} {done / total:.1%}'
+              for name, (done, total) in parts.items() if done]
+    return ('the checkpoint belongs to another model or algorithm: nothing '
+            f'of {_examples(empty, 4)} was loaded'
+            + (f' (loaded: {_examples(filled, 4)})' if filled else '')
+            + '; check load_from / --resume / init_cfg.checkpoint')
 
 
 def check_coverage(load: _Load, min_coverage: float) -> float:
@@ -304,7 +313,7 @@ def check_coverage(load: _Load, min_coverage: float) -> float:
         f'  unexpected ({len(unexpected)}): {_by_module(unexpected)}\n'
         f'  shape mismatches ({len(mismatched)}): {_examples(mismatched, 3)}'
         f'\n  likely cause: '
-        f'{_likely_cause(load, [n for n, _ in params], prefix)}.\n'
+        f'{_likely_cause(load, params, prefix)}.\n'
         '  (To load such a checkpoint anyway, set min_checkpoint_coverage=0 '
         'in the config; see docs/transfer.md.)')
 
