@@ -615,8 +615,8 @@ def test_converters_never_overwrite_their_input(sources, tmp_path, tool):
     with open(sources['pretrain'], 'rb') as f, open(src, 'wb') as g:
         g.write(f.read())
     before = digest(src)
-    for out, extra in ((src, []), (src, ['--force']),
-                       (osp.join(str(tmp_path), '.', 'source.pth'), ['--force'])):
+    dotted = osp.join(str(tmp_path), '.', 'source.pth')
+    for out, extra in ((src, []), (src, ['--force']), (dotted, ['--force'])):
         with pytest.raises(SystemExit, match='over the input'):
             run_tool_main(CONVERTERS[tool], src, out, *extra)
     link = str(tmp_path / 'link.pth')

@@ -241,7 +241,8 @@ def _likely_cause(load: _Load, params: List[tuple], prefix: str) -> str:
     enough = max(1, len(wanted) // 2)
     heads = Counter(k.split('.', 1)[0] for k in ckpt if '.' in k)
     for head, _ in heads.most_common(3):
-        stripped = {k[len(head) + 1:] for k in ckpt if k.startswith(head + '.')}
+        stripped = {k[len(head) + 1:] for k in ckpt
+                    if k.startswith(head + '.')}
         if len(stripped & wanted) >= enough:
             return (f"the checkpoint's keys carry a '{head}.' prefix that the "
                     f"target's keys lack: load it with init_cfg=dict(type="
@@ -250,11 +251,13 @@ def _likely_cause(load: _Load, params: List[tuple], prefix: str) -> str:
     root_keys = set(load.root.state_dict())
     own_heads = Counter(k.split('.', 1)[0] for k in root_keys if '.' in k)
     for head, count in own_heads.most_common(3):
-        if len({f'{head}.{k}' for k in ckpt} & root_keys) >= max(1, count // 2):
+        prefixed = {f'{head}.{k}' for k in ckpt}
+        if len(prefixed & root_keys) >= max(1, count // 2):
             return (f"the checkpoint holds bare keys of the model's "
                     f"'{head}' (e.g. exported with --no-prefix): load it "
-                    f'into model.{head} with init_cfg=dict(type=\'Pretrained\', '
-                    'checkpoint=...) and no prefix, or re-export it with the '
+                    f'into model.{head} with init_cfg=dict(type='
+                    "'Pretrained', checkpoint=...) and no prefix, or "
+                    're-export it with the '
                     "'backbone.' prefix")
     if load.mismatched and len(load.mismatched) >= len(load.loaded):
         return ('the key names match but the shapes do not: the checkpoint is '
@@ -290,8 +293,11 @@ def check_coverage(load: _Load, min_coverage: float) -> float:
     loaded = [(name, n) for name, n in params if name in load.loaded]
     fraction = sum(n for _, n in loaded) / total
     root_name = type(load.root).__name__
-    target = (f'{root_name}.{prefix[:-1]} ({type(getattr(load.root, prefix[:-1])).__name__})'
-              if prefix else root_name)
+    if prefix:
+        child = type(getattr(load.root, prefix[:-1])).__name__
+        target = f'{root_name}.{prefix[:-1]} ({child})'
+    else:
+        target = root_name
     summary = (f'{load.source}: loaded {len(loaded)} of {len(params)} '
                f'parameter tensors of {target} ({fraction:.1%} of its '
                'parameter values)')
@@ -344,7 +350,8 @@ class CheckpointCoverageRunner(Runner):
         for module in model.modules():
             cfg = pretrained_init_cfg(module)
             if cfg is not None:
-                roots[module] = f"init_cfg checkpoint {cfg.get('checkpoint')!r}"
+                roots[module] = \
+                    f"init_cfg checkpoint {cfg.get('checkpoint')!r}"
         if roots:
             self._init_watcher = LoadWatcher(
                 roots, self.min_checkpoint_coverage).install()

@@ -149,8 +149,9 @@ def expand_shared_rel_pos_bias(state_dict: Dict[str, torch.Tensor],
                                prefix: str = 'backbone.') -> OrderedDict:
     """Per-layer copies of a shared relative position table.
 
-    Returns the new entries ``{prefix}layers.N.attn.relative_position_bias_table``
-    (a clone of ``{prefix}rel_pos_bias.relative_position_bias_table``) for
+    Returns the new entries
+    ``{prefix}layers.N.attn.relative_position_bias_table`` (a clone of
+    ``{prefix}rel_pos_bias.relative_position_bias_table``) for
     every layer ``N`` under ``prefix`` that has no table of its own; empty
     when there is no shared table. The shared table itself is kept, so the
     weights still load into pre-training backbones (shared table) as well as

@@ -1,7 +1,8 @@
 """Convert an official ConMIM (TencentARC/ConMIM, BEiT code base) checkpoint
 to mmpretrain/mmconmim key names.
 
-    python tools/model_converters/conmim_official_to_mmconmim.py SRC OUT [--force]
+    python tools/model_converters/conmim_official_to_mmconmim.py \\
+        SRC OUT [--force]
 
 SRC is e.g. ``checkpoint_copy-799.pth`` (the teacher, which the official
 README fine-tunes from) or a fine-tuned classifier. The weights are taken

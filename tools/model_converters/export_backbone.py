@@ -1,6 +1,7 @@
 """Export the backbone of a pre-training checkpoint for downstream use.
 
-    python tools/model_converters/export_backbone.py CKPT OUT [--student] [--no-prefix] [--force]
+    python tools/model_converters/export_backbone.py CKPT OUT \\
+        [--student] [--no-prefix] [--force]
 
 By default a ConMIM checkpoint exports its **teacher** (the momentum encoder,
 which the official recipe fine-tunes from); ``--student`` exports the student.
