@@ -204,10 +204,17 @@ def test_export_takes_the_teacher_and_drops_pretraining_parts(
     state = torch.load(pretrained['ckpt'], weights_only=False)['state_dict']
     teacher = {k[len('teacher.module.0.'):]: v for k, v in state.items()
                if k.startswith('teacher.module.0.')}
+    # every teacher tensor but the mask token, plus the shared relative
+    # position table copied into each layer (loads on every route)
+    per_layer = {f'backbone.layers.{i}.attn.relative_position_bias_table'
+                 for i in range(NUM_LAYERS)}
+    shared = teacher['rel_pos_bias.relative_position_bias_table']
     assert set(exported['state_dict']) == {
-        'backbone.' + k for k in teacher if k != 'mask_token'}
+        'backbone.' + k for k in teacher if k != 'mask_token'} | per_layer
     for key, value in exported['state_dict'].items():
-        assert torch.equal(value, teacher[key[len('backbone.'):]]), key
+        expected = shared if key in per_layer else \
+            teacher[key[len('backbone.'):]]
+        assert torch.equal(value, expected), key
     assert not any(k.startswith(('backbone.neck', 'neck.', 'head.'))
                    for k in exported['state_dict'])
     meta = exported['meta']
@@ -220,7 +227,9 @@ def test_export_takes_the_teacher_and_drops_pretraining_parts(
               pretrained['ckpt'], student_out, '--student'])
     student = torch.load(student_out, weights_only=True)['state_dict']
     for key, value in student.items():
-        assert torch.equal(value, state[key]), key
+        source = 'backbone.rel_pos_bias.relative_position_bias_table' \
+            if key in per_layer else key
+        assert torch.equal(value, state[source]), key
     # teacher and student differ after two EMA updates
     key = 'backbone.layers.0.attn.qkv.weight'
     assert not torch.equal(student[key], exported['state_dict'][key])

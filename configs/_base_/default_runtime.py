@@ -1,6 +1,13 @@
 # Runtime defaults for mmconmim configs (mmpretrain conventions).
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['mmconmim'], allow_failed_imports=False)
+# mmengine's Runner that fails when load_from / --resume / tools/test.py /
+# init_cfg=Pretrained load less than min_checkpoint_coverage of the model
+# they target (a checkpoint of another model), see docs/transfer.md, and whose
+# dataloader workers exit when the main process dies (after a SIGKILL they
+# would otherwise block forever holding memory)
+runner_type = 'mmconmim.MMConMIMRunner'
+min_checkpoint_coverage = 0.5
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
@@ -34,7 +41,3 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0, diff_rank_seed=True, deterministic=False)
-
-# mmengine's Runner, except that dataloader workers exit when the main process
-# dies (after a SIGKILL they would otherwise block forever holding memory)
-runner_type = 'mmconmim.WorkerWatchdogRunner'

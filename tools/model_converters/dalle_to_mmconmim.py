@@ -15,7 +15,8 @@ The weights are checked by loading them strictly into mmpretrain's
 the shapes) and written as ``{'state_dict': ..., 'meta': ...}``, readable with
 ``torch.load(OUT, weights_only=True)``. Point the CIM configs'
 ``tokenizer.encoder_checkpoint`` / ``decoder_checkpoint`` at the outputs.
-Nothing is downloaded.
+Nothing is downloaded. OUT must not be SRC (refused) and must not exist
+unless ``--force``.
 """
 import argparse
 import hashlib
@@ -26,6 +27,7 @@ import torch
 
 from mmconmim.models.tokenizers.dalle_checkpoint import \
     convert_dalle_checkpoint
+from mmconmim.utils.export import check_output_path
 
 
 def parse_args():
@@ -36,6 +38,9 @@ def parse_args():
     parser.add_argument(
         '--kind', choices=['encoder', 'decoder'],
         help='fail unless the file holds this half of the dVAE')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite OUT if it exists (OUT may never be '
+                        'SRC)')
     return parser.parse_args()
 
 
@@ -49,6 +54,7 @@ def sha256(path, chunk=1 << 20):
 
 def main():
     args = parse_args()
+    check_output_path(args.out, [args.src], args.force)
     kind, arch, state_dict = convert_dalle_checkpoint(args.src)
     if args.kind is not None and kind != args.kind:
         raise SystemExit(f'{args.src} holds a DALL-E {kind}, not a '

@@ -1,6 +1,7 @@
 """Export the backbone of a pre-training checkpoint for downstream use.
 
-    python tools/model_converters/export_backbone.py CKPT OUT [--student] [--no-prefix]
+    python tools/model_converters/export_backbone.py CKPT OUT \\
+        [--student] [--no-prefix] [--force]
 
 By default a ConMIM checkpoint exports its **teacher** (the momentum encoder,
 which the official recipe fine-tunes from); ``--student`` exports the student.
@@ -14,6 +15,15 @@ it in any mmpretrain/mmseg/mmdet config with
 ``init_cfg=dict(type='Pretrained', checkpoint=OUT, prefix='backbone.')``.
 ``--no-prefix`` writes bare keys instead (for a ResNet-50 these are exactly
 torchvision's ``resnet50`` keys without ``fc``).
+
+A shared relative position table (ConMIM/CIM ViTs) is written twice: as is
+(``rel_pos_bias.relative_position_bias_table``, for pre-training backbones)
+and copied into every layer (``layers.N.attn.relative_position_bias_table``),
+so that fine-tuning BEiTViTs get it through every loading route, also those
+where mmpretrain's own expansion does not run (``load_from``,
+``tools/test.py``, ``get_model(pretrained=...)``); see docs/transfer.md.
+
+OUT must not be CKPT (refused) and must not exist unless ``--force``.
 """
 import argparse
 import hashlib
@@ -24,7 +34,9 @@ import torch
 
 import mmconmim
 from mmconmim.utils import safe_torch_load
-from mmconmim.utils.export import extract_backbone
+from mmconmim.utils.export import (check_output_path,
+                                   expand_shared_rel_pos_bias,
+                                   extract_backbone)
 
 
 def parse_args():
@@ -37,6 +49,9 @@ def parse_args():
     parser.add_argument(
         '--no-prefix', action='store_true',
         help="write bare keys instead of 'backbone.*'")
+    parser.add_argument(
+        '--force', action='store_true',
+        help='overwrite OUT if it exists (OUT may never be CKPT)')
     return parser.parse_args()
 
 
@@ -50,10 +65,13 @@ def sha256(path, chunk=1 << 20):
 
 def main():
     args = parse_args()
+    check_output_path(args.out, [args.checkpoint], args.force)
     ckpt = safe_torch_load(args.checkpoint, map_location='cpu')
     state_dict = ckpt.get('state_dict', ckpt)
     weights, source, dropped = extract_backbone(
         state_dict, 'student' if args.student else 'auto')
+    per_layer_tables = expand_shared_rel_pos_bias(weights, 'backbone.')
+    weights.update(per_layer_tables)
     if args.no_prefix:
         weights = type(weights)(
             (k[len('backbone.'):], v) for k, v in weights.items())
@@ -67,6 +85,7 @@ def main():
         epoch=int(src_meta.get('epoch', -1)),
         config=str(src_meta.get('cfg', '')),
         dropped_keys=list(dropped),
+        per_layer_rel_pos_tables=len(per_layer_tables),
         mmconmim_version=mmconmim.__version__)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     tmp = args.out + '.tmp'
@@ -74,7 +93,9 @@ def main():
     os.replace(tmp, args.out)
     print(f'exported the {source} backbone ({len(weights)} tensors, '
           f'iteration {meta["iteration"]}) to {args.out}; dropped '
-          f'{dropped or "nothing"}')
+          f'{dropped or "nothing"}'
+          + (f'; shared relative position table copied into '
+             f'{len(per_layer_tables)} layers' if per_layer_tables else ''))
 
 
 if __name__ == '__main__':

@@ -11,6 +11,8 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_2x_coco.py'
 
 # mmconmim makes mmengine load runner checkpoints under torch >= 2.6.
 custom_imports = dict(imports=['mmconmim'], allow_failed_imports=False)
+# fail when a checkpoint loads < 50% of its target (docs/transfer.md)
+runner_type = 'mmconmim.MMConMIMRunner'
 
 pretrained = 'work_dirs/a2mim_resnet50_8xb256-coslr-300e_in1k/epoch_300.pth'
 norm_cfg = dict(type='SyncBN', requires_grad=True)

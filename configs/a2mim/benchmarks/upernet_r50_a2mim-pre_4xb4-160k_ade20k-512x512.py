@@ -10,6 +10,8 @@ _base_ = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
 
 # mmconmim makes mmengine load runner checkpoints under torch >= 2.6.
 custom_imports = dict(imports=['mmconmim'], allow_failed_imports=False)
+# fail when a checkpoint loads < 50% of its target (docs/transfer.md)
+runner_type = 'mmconmim.MMConMIMRunner'
 
 pretrained = 'work_dirs/a2mim_resnet50_8xb256-coslr-300e_in1k/epoch_300.pth'
 model = dict(

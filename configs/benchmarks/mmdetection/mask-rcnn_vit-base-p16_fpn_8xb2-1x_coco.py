@@ -20,6 +20,8 @@ _base_ = [
     'mmdet::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmconmim'], allow_failed_imports=False)
+# fail when a checkpoint loads < 50% of its target (docs/transfer.md)
+runner_type = 'mmconmim.MMConMIMRunner'
 
 image_size = (1024, 1024)
 embed_dims = 768

@@ -20,6 +20,8 @@ _base_ = [
     'mmseg::_base_/schedules/schedule_160k.py',
 ]
 custom_imports = dict(imports=['mmconmim'], allow_failed_imports=False)
+# fail when a checkpoint loads < 50% of its target (docs/transfer.md)
+runner_type = 'mmconmim.MMConMIMRunner'
 
 crop_size = (512, 512)
 embed_dims = 768

@@ -7,6 +7,8 @@
 #       data/cim/cim_resnet50_enhancer.pth
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmconmim'], allow_failed_imports=False)
+# fail when a checkpoint loads < 50% of its target (docs/transfer.md)
+runner_type = 'mmconmim.MMConMIMRunner'
 
 model = dict(
     backbone=dict(

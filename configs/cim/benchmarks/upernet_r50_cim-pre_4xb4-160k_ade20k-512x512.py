@@ -10,6 +10,8 @@
 #       data/cim/cim_resnet50_enhancer.pth
 _base_ = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['mmconmim'], allow_failed_imports=False)
+# fail when a checkpoint loads < 50% of its target (docs/transfer.md)
+runner_type = 'mmconmim.MMConMIMRunner'
 
 model = dict(
     pretrained=None,
