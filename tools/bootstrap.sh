@@ -41,6 +41,7 @@ BASE_REQS=(
 DOWNSTREAM_REQS=(
   "mmpretrain==1.2.0" "mmsegmentation==1.2.2" "mmdet==3.3.0"
   "ftfy" "regex" "matplotlib" "tqdm" "pycocotools" "scipy"
+  "timm" "safetensors"
   "pytest" "pytest-timeout"
 )
 
