@@ -202,8 +202,10 @@ def convert_beit_vit(state_dict: Dict[str, torch.Tensor],
         qkv_bias='layers.0.attn.q_bias' in state_dict,
         use_abs_pos_emb='pos_embed' in state_dict,
         use_rel_pos_bias=per_layer, use_shared_rel_pos_bias=shared,
-        # any non-zero value creates gamma_1/2; the weights overwrite it
-        init_values=0.1 if 'layers.0.gamma_1' in state_dict else None,
+        # any non-zero value creates gamma_1/2 (the weights overwrite it);
+        # 0, not None: timm.create_model drops None arguments, and the
+        # beit_* defaults have layer scale
+        init_values=0.1 if 'layers.0.gamma_1' in state_dict else 0,
         num_classes=0,
         # 'token' keeps the pre-trained final norm on all tokens ('avg'
         # would replace it with a new fc_norm)
@@ -278,10 +280,13 @@ def convert_convnext(state_dict: Dict[str, torch.Tensor]):
             raise ConversionError(f'no timm counterpart for key {key!r}')
         converted[new] = value
     name = TIMM_CONVNEXT_NAMES.get((depths, dims), 'convnext_tiny')
-    kwargs = dict(depths=depths, dims=dims, num_classes=0)
     if 'stages.0.0.gamma' not in state_dict:
-        kwargs['ls_init_value'] = None  # trained without layer scale
-    return converted, name, kwargs
+        # timm.create_model drops ls_init_value=None (it keeps the default
+        # layer scale), so such a model cannot be created by name
+        raise ConversionError(
+            'a ConvNeXt without layer scale (layer_scale_init_value=0) has '
+            'no timm.create_model counterpart')
+    return converted, name, dict(depths=depths, dims=dims, num_classes=0)
 
 
 def convert(state_dict: Dict[str, torch.Tensor], num_heads=None,
