@@ -151,7 +151,9 @@ for script in sys.argv[1:]:
         code = f'{type(exc).__name__}: {exc}'
     finally:
         sys.path.pop(0)
-    results[script] = dict(code=code, output=out.getvalue()[-2000:])
+    text = out.getvalue()
+    results[script] = dict(code=code, usage=text.startswith('usage:'),
+                           output=text[:1500])
 print('RESULTS' + json.dumps(results))
 '''
 
@@ -166,7 +168,7 @@ def test_python_entry_points_answer_help():
     assert 'RESULTS' in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(proc.stdout.split('RESULTS', 1)[1])
     failed = {s: r for s, r in results.items()
-              if r['code'] != 0 or 'usage:' not in r['output']}
+              if r['code'] != 0 or not r['usage']}
     assert not failed, json.dumps(failed, indent=1)[:6000]
     import importlib.util
     for module in modules:

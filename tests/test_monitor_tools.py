@@ -288,7 +288,8 @@ def test_maps_name_the_checkpoint_and_have_colour_bars(
     # an export names its network and iteration; 'none' says so
     from mmconmim.utils.checkpoint_info import checkpoint_label
     export = str(tmp_path / 'vit.pth')
-    run_tool(['tools/model_converters/export_backbone.py', ckpt, export])
+    run_main('tools/model_converters/export_backbone.py', [ckpt, export],
+             monkeypatch)
     assert checkpoint_label(export) == \
         'vit.pth (exported teacher, iteration 7)'
     assert checkpoint_label('none') == 'no checkpoint (random initialisation)'
