@@ -6,11 +6,13 @@ where upstream cannot run (no CUDA).
 `mim` and the interpreter are replaced by recorders here, so the exact
 commands are checked on any machine; the real mim route runs in
 test_mim_route_runs_mmsegs_own_scripts_on_cpu."""
+import glob
 import os
 import os.path as osp
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -155,3 +157,57 @@ def test_bad_arguments_print_the_wrappers_usage(recorders):
     assert proc.returncode == 2
     assert re.search('DOWNSTREAM_LAUNCHER must be auto, mim or ours',
                      proc.stderr)
+
+
+def demo_export(root):
+    """An export of the ConMIM demo backbone (random init: the test is about
+    the route, not the weights), as export_backbone.py writes it."""
+    import torch
+    from mmconmim.evaluation.loading import build_model, load_config
+    from mmconmim.utils.export import extract_backbone
+    model = build_model(load_config(
+        osp.join(REPO_ROOT, 'configs/demo/conmim_demo.py')))
+    weights, source, _ = extract_backbone(model.state_dict())
+    out = str(root / 'backbone.pth')
+    torch.save(dict(state_dict=weights, meta=dict(source=source)), out)
+    return dict(root=root, out=out)
+
+
+def test_mim_route_runs_mmsegs_own_scripts_on_cpu(tmp_path):
+    """The real route: `mim train mmseg` / `mim test mmseg` (GPUS=0: one CPU
+    process) run mmseg's own tools/train.py and tools/test.py, which load the
+    exported weights, and pass --show-dir through to mmseg's visualiser; the
+    pkg_resources deprecation warnings of the mmseg:: bases are gone."""
+    from helpers import run_tool
+    from test_transfer import PRETRAINED_LOADED, SEG, SEG_CFG
+    from transfer_data import make_ade20k
+    assert shutil.which('mim', path=osp.dirname(sys.executable)), \
+        "openmim's mim is not installed (tools/bootstrap.sh installs it)"
+    pretrained = demo_export(tmp_path)
+    data = make_ade20k(str(pretrained['root'] / 'ade_mim'))
+    path = pretrained['root'] / 'seg_mim.py'
+    path.write_text(SEG_CFG.format(base=SEG, ckpt='', data=data))
+    work = str(pretrained['root'] / 'seg_mim_work')
+    proc = run_tool(
+        ['bash', 'tools/benchmarks/mmsegmentation/dist_train.sh', str(path),
+         pretrained['out'], '0', '--work-dir', work],
+        env=dict(DOWNSTREAM_LAUNCHER='mim'))
+    log = proc.stdout + proc.stderr
+    assert 'mmseg/.mim/tools/train.py' in log, log[-3000:]  # upstream's
+    assert PRETRAINED_LOADED.search(log), log[-3000:]
+    assert 'pkg_resources is deprecated' not in log
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))
+
+    shown = str(pretrained['root'] / 'shown')
+    proc = run_tool(
+        ['bash', 'tools/benchmarks/mmsegmentation/dist_test.sh', str(path),
+         osp.join(work, 'iter_2.pth'), '0', '--work-dir', work,
+         '--show-dir', shown, '--cfg-options',
+         'default_hooks.visualization.interval=1'],
+        env=dict(DOWNSTREAM_LAUNCHER='mim'))
+    log = proc.stdout + proc.stderr
+    assert 'mmseg/.mim/tools/test.py' in log, log[-3000:]
+    assert re.search(r'mIoU: [\d.]+', log), log[-3000:]
+    # mmseg's visualiser drew the 4 validation images
+    pngs = glob.glob(osp.join(shown, '**', '*.png'), recursive=True)
+    assert len(pngs) == 4, log[-3000:]

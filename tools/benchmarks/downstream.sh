@@ -51,6 +51,10 @@ shift 2
 
 # mmconmim importable for the configs' custom_imports without installing it
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+# mmengine resolves the configs' mmseg::/mmdet:: bases through setuptools'
+# pkg_resources, which warns that it is deprecated at every use (5-9 times a
+# run, also under the pinned setuptools<81); hide exactly that message.
+export PYTHONWARNINGS="${PYTHONWARNINGS:+$PYTHONWARNINGS,}ignore:pkg_resources is deprecated as an API:UserWarning"
 
 LAUNCHER=${DOWNSTREAM_LAUNCHER:-auto}
 if [ "$LAUNCHER" = auto ]; then
