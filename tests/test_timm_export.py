@@ -218,6 +218,12 @@ def test_refuses_to_overwrite_and_bad_input(tmp_path, capsys):
     assert torch.equal(written['layer4.1.bn2.running_var'],
                        backbone.state_dict()['layer4.1.bn2.running_var'])
     assert 'iteration 3' in capsys.readouterr().out
+    # the .safetensors suffix implies --safetensors
+    from safetensors.torch import load_file
+    named = str(tmp_path / 'r18.safetensors')
+    converter.main([exported, named])
+    assert torch.equal(load_file(named)['conv1.weight'],
+                       written['conv1.weight'])
 
     # a full training checkpoint is refused with the export command
     full = str(tmp_path / 'iter_3.pth')

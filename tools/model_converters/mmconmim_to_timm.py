@@ -395,7 +395,8 @@ def parse_args(argv=None):
     parser.add_argument('export', help='output of export_backbone.py')
     parser.add_argument('out', help='output file (.pth or .safetensors)')
     parser.add_argument('--safetensors', action='store_true',
-                        help='write safetensors instead of a torch file')
+                        help='write safetensors instead of a torch file '
+                        '(implied by an OUT ending in .safetensors)')
     parser.add_argument('--force', action='store_true',
                         help='overwrite an existing OUT')
     parser.add_argument(
@@ -416,6 +417,8 @@ def main(argv=None):
         checked = verify(state_dict, library, name, kwargs)
     except ConversionError as exc:
         sys.exit(f'error: {exc}')
+    # a .safetensors name means safetensors, with or without the flag
+    args.safetensors |= args.out.endswith('.safetensors')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     write(state_dict, args.out, library, name, kwargs, meta,
           args.safetensors)
