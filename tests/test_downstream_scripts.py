@@ -211,3 +211,18 @@ def test_mim_route_runs_mmsegs_own_scripts_on_cpu(tmp_path):
     # mmseg's visualiser drew the 4 validation images
     pngs = glob.glob(osp.join(shown, '**', '*.png'), recursive=True)
     assert len(pngs) == 4, log[-3000:]
+
+
+def test_upstream_only_test_options_on_our_route_are_refused(recorders):
+    proc, calls = recorders(
+        'mmsegmentation/dist_test.sh', 'cfg.py', 'ck.pth', '2', '--tta',
+        DOWNSTREAM_LAUNCHER='ours')
+    assert proc.returncode == 2 and not calls
+    assert 'DOWNSTREAM_LAUNCHER=mim and GPUS=0' in proc.stderr
+    proc, calls = recorders(
+        'mmsegmentation/dist_test.sh', 'cfg.py', 'ck.pth', '2', '--out',
+        'o.pkl', DOWNSTREAM_LAUNCHER='ours')
+    assert proc.returncode == 0, proc.stderr
+    assert calls['python'][-4:] == ['--launcher', 'pytorch', '--out',
+                                    'o.pkl']
+

@@ -147,6 +147,15 @@ case "$MODE" in
       exec mim test "$PKG" "$CONFIG" --checkpoint "$CHECKPOINT" \
         $(mim_launch "$GPUS") "${@:4}"
     fi
+    for arg in "${@:4}"; do
+      case "$arg" in --tta|--show|--show-dir|--show-dir=*)
+        echo "error: $arg is an option of $PKG's tools/test.py, which runs" \
+          "through mim; our tools/test.py (DOWNSTREAM_LAUNCHER=ours, the" \
+          "default without CUDA) has no $arg. For one CPU process with" \
+          "$PKG's script: DOWNSTREAM_LAUNCHER=mim and GPUS=0." >&2
+        exit 2 ;;
+      esac
+    done
     exec bash "$TOOLS/dist_test.sh" "$@"
     ;;
   slurm_test)
