@@ -278,7 +278,7 @@ def test_maps_name_the_checkpoint_and_have_colour_bars(
     assert fig._suptitle.get_text() == \
         'iter_7.pth (iteration 7): teacher backbone, layer 4 of 4'
     assert colour_bar_labels(fig) == \
-        ['attention weight (map and overlay)'] * 2
+        ['attention weight'] * 2
     # the bar's range is the map's range, shared with the overlay
     heat, overlay = fig.axes[1].images[0], fig.axes[2].images[-1]
     assert heat.get_clim() == overlay.get_clim()

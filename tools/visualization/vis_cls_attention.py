@@ -87,7 +87,7 @@ def main():
         axes[row][2].imshow(up[row].numpy(), cmap='inferno', alpha=0.6,
                             vmin=vmin, vmax=vmax)
         fig.colorbar(heat, ax=axes[row][1], fraction=0.046, pad=0.02,
-                     label='attention weight (map and overlay)')
+                     label='attention weight')
         axes[row][0].set_ylabel(osp.basename(path), fontsize=8)
         if row == 0:
             for ax, title in zip(axes[row], TITLES):
