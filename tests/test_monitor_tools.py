@@ -231,3 +231,115 @@ def test_knn_eval_on_a_cim_enhancer(regions, tmp_path, monkeypatch):
     assert result['source'] == 'student'
     assert result['num_train'] == result['num_val'] == 26
     assert 0 <= result['top1'] <= result['top5'] <= 100
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """The matplotlib figures the tools save (to read their titles and
+    colour bars; the PNG pixels cannot be read back as text)."""
+    import matplotlib.figure
+    figures = []
+    savefig = matplotlib.figure.Figure.savefig
+
+    def recording_savefig(self, *args, **kwargs):
+        figures.append(self)
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, 'savefig',
+                        recording_savefig)
+    return figures
+
+
+def colour_bar_labels(fig):
+    return [ax.get_ylabel() for ax in fig.axes
+            if ax.get_label() == '<colorbar>']
+
+
+def test_maps_name_the_checkpoint_and_have_colour_bars(
+        checkpoints, tmp_path, monkeypatch, saved_figures):
+    state = torch.load(checkpoints['conmim'], weights_only=True)
+    ckpt = str(tmp_path / 'iter_7.pth')
+    torch.save(dict(state_dict=state['state_dict'], meta=dict(iter=7)), ckpt)
+    out = tmp_path / 'map.png'
+    run_main('tools/visualization/vis_patch_similarity.py', [
+        CONMIM, ckpt, '--out', out, '--images', IMAGES[0], '--query', '0,0',
+        '3,3'
+    ], monkeypatch)
+    fig = saved_figures[-1]
+    assert fig._suptitle.get_text() == \
+        'iter_7.pth (iteration 7): teacher backbone patch embeddings'
+    assert colour_bar_labels(fig) == ['cosine similarity'] * 2
+    assert png_size(out) == (300 * 3, 300)
+
+    run_main('tools/visualization/vis_cls_attention.py', [
+        CONMIM, ckpt, '--out', out, '--num-images', 2
+    ], monkeypatch)
+    fig = saved_figures[-1]
+    assert fig._suptitle.get_text() == \
+        'iter_7.pth (iteration 7): teacher backbone, layer 4 of 4'
+    assert colour_bar_labels(fig) == \
+        ['attention weight'] * 2
+    # the bar's range is the map's range, shared with the overlay
+    heat, overlay = fig.axes[1].images[0], fig.axes[2].images[-1]
+    assert heat.get_clim() == overlay.get_clim()
+    assert heat.get_clim()[0] < heat.get_clim()[1]
+    assert png_size(out) == (900, 600)
+
+    # an export names its network and iteration; 'none' says so
+    from mmconmim.utils.checkpoint_info import checkpoint_label
+    export = str(tmp_path / 'vit.pth')
+    run_main('tools/model_converters/export_backbone.py', [ckpt, export],
+             monkeypatch)
+    assert checkpoint_label(export) == \
+        'vit.pth (exported teacher, iteration 7)'
+    assert checkpoint_label('none') == 'no checkpoint (random initialisation)'
+    assert checkpoint_label(checkpoints['conmim']) == \
+        'conmim.pth (iteration unknown)'
+
+
+def test_curves_title_names_the_run(tmp_path, monkeypatch, saved_figures):
+    vis = tmp_path / 'work' / '20260101_000000' / 'vis_data'
+    vis.mkdir(parents=True)
+    (vis / 'scalars.json').write_text('\n'.join(
+        json.dumps(dict(loss=1. / i, step=i)) for i in range(5, 31, 5)))
+    run_main('tools/visualization/vis_curves.py',
+             [tmp_path / 'work', '--out', tmp_path / 'c.png'], monkeypatch)
+    assert saved_figures[-1]._suptitle.get_text() == \
+        f'{tmp_path / "work"}: 1 log(s), iterations 5-30'
+
+
+def test_cim_corruption_reads_the_objective_from_the_checkpoint(
+        tmp_path, monkeypatch, saved_figures, capsys):
+    """The RESPIX demo config with a REVDET checkpoint draws REVDET (the
+    checkpoint's config says so) instead of a random RESPIX head."""
+    from mmengine.config import Config
+    from mmconmim.evaluation.loading import build_model, load_config
+    cim = 'configs/demo/cim_demo.py'
+    cfg = load_config(osp.join(REPO_ROOT, cim),
+                      {'model.objective': 'revdet'})
+    model = build_model(cfg)
+    ckpt = str(tmp_path / 'iter_2.pth')
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(iter=2, cfg=cfg.pretty_text)), ckpt)
+    assert Config.fromstring(cfg.pretty_text, '.py').model.objective == \
+        'revdet'
+    out = tmp_path / 'cim.png'
+    args = [cim, '--checkpoint', ckpt, '--out', out, '--num-images', 1]
+    run_main('tools/visualization/vis_cim_corruption.py', args, monkeypatch)
+    assert "using objective='revdet' from the checkpoint's config" in \
+        capsys.readouterr().out
+    assert saved_figures[-1]._suptitle.get_text() == \
+        'iter_2.pth (iteration 2): objective revdet'
+    assert png_size(out) == (1200, 200)
+
+    # an explicit contradicting objective is refused
+    with pytest.raises(SystemExit, match='contradicts'):
+        run_main('tools/visualization/vis_cim_corruption.py',
+                 args + ['--cfg-options', 'model.objective=respix'],
+                 monkeypatch)
+    # without a stored config the strict load refuses the other head
+    bare = str(tmp_path / 'bare.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), bare)
+    with pytest.raises(SystemExit, match='does not fit the model'):
+        run_main('tools/visualization/vis_cim_corruption.py',
+                 [cim, '--checkpoint', bare, '--out', out], monkeypatch)

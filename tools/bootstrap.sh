@@ -28,8 +28,10 @@ MMCV_SDIST_SHA256="d387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5c
 
 # Changing these lists (or setup.cfg) re-runs the install step; otherwise a
 # re-run only checks the stack.
-# setuptools: mmengine 0.10.7 needs pkg_resources (gone in 82); 81 warns on
-# every import of it, so we stay below 81.
+# setuptools: mmengine 0.10.7 needs pkg_resources (gone in 82), so we stay
+# below 81. 80.x still warns that pkg_resources is deprecated whenever
+# mmengine resolves an mmseg::/mmdet:: config (5-9 times a run);
+# tools/benchmarks/downstream.sh hides exactly that message.
 # BASE_REQS go in before mmcv is built (its build needs torch, setuptools,
 # wheel, ninja); DOWNSTREAM_REQS after it, because they require mmcv and pip
 # must find it already satisfied instead of trying mmcv's sdist itself.
@@ -41,6 +43,7 @@ BASE_REQS=(
 DOWNSTREAM_REQS=(
   "mmpretrain==1.2.0" "mmsegmentation==1.2.2" "mmdet==3.3.0"
   "ftfy" "regex" "matplotlib" "tqdm" "pycocotools" "scipy"
+  "timm" "safetensors"
   "pytest" "pytest-timeout"
 )
 

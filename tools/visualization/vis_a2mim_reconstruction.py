@@ -8,7 +8,8 @@ the reconstruction and the target.
 Images go through the config's training pipeline (crop, flip, random mask);
 without ``--images`` the first images of the config's training set are used.
 The reconstruction shows the prediction in the masked units and the input
-elsewhere (the loss only covers masked pixels).
+elsewhere (the loss only covers masked pixels). The title names the
+checkpoint and its iteration.
 """
 import argparse
 import os.path as osp
@@ -28,6 +29,7 @@ from mmengine.utils import mkdir_or_exist  # noqa: E402
 from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
 
 import mmconmim  # noqa: E402,F401
+from mmconmim.utils.checkpoint_info import checkpoint_label  # noqa: E402
 
 TITLES = ('input', 'masked input (mean fill)', 'reconstruction', 'target')
 
@@ -95,6 +97,7 @@ def main():
             if row == 0:
                 ax.set_title(TITLES[col])
         axes[row][0].set_ylabel(osp.basename(path), fontsize=8)
+    fig.suptitle(checkpoint_label(args.checkpoint), fontsize=9)
     fig.tight_layout()
     mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
     fig.savefig(args.out, dpi=100)

@@ -9,7 +9,12 @@ prediction (REVDET probabilities, or the RESPIX prediction).
         [--cfg-options model.objective=revdet]
 
 Without a checkpoint the model is freshly initialised (the tokenizer is
-loaded from its configured files, or random in the demo config).
+loaded from its configured files, or random in the demo config). With one,
+the objective (RESPIX / REVDET, whose heads differ) is read from the config
+stored in the checkpoint, so the demo config draws a REVDET checkpoint
+correctly; an explicit ``--cfg-options model.objective=...`` that contradicts
+the checkpoint, or weights that do not fit the model, are refused. The title
+names the checkpoint and its iteration.
 """
 import argparse
 import os.path as osp
@@ -28,6 +33,8 @@ from mmengine.utils import mkdir_or_exist  # noqa: E402
 from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
 
 import mmconmim  # noqa: E402,F401
+from mmconmim.utils.checkpoint_info import (checkpoint_label,  # noqa: E402
+                                            checkpoint_meta)
 
 
 def parse_args():
@@ -67,6 +74,19 @@ def normalised_to_grey(img: np.ndarray) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=-1)
 
 
+def trained_objective(meta: dict):
+    """``model.objective`` of the config stored in a runner checkpoint
+    (None when the checkpoint has no readable config)."""
+    text = meta.get('cfg')
+    if not isinstance(text, str) or 'objective' not in text:
+        return None
+    try:
+        return Config.fromstring(text, file_format='.py').model.get(
+            'objective')
+    except Exception:  # an unreadable config: the strict load decides
+        return None
+
+
 def main():
     args = parse_args()
     cfg = Config.fromfile(args.config)
@@ -75,10 +95,32 @@ def main():
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     set_random_seed(args.seed)
 
+    meta = checkpoint_meta(args.checkpoint) if args.checkpoint else {}
+    trained = trained_objective(meta)
+    if trained is not None and trained != cfg.model.get('objective'):
+        asked = (args.cfg_options or {}).get('model.objective')
+        if asked is not None:
+            raise SystemExit(
+                f'error: --cfg-options model.objective={asked} contradicts '
+                f'{args.checkpoint}, which was trained with '
+                f"objective='{trained}'")
+        print(f'using objective={trained!r} from the checkpoint\'s config '
+              f'(the config file says {cfg.model.get("objective")!r})')
+        cfg.model.objective = trained
+
     model = MODELS.build(cfg.model)
     model.init_weights()
     if args.checkpoint:
-        load_checkpoint(model, args.checkpoint, map_location='cpu')
+        # strict: a head of the other objective must not stay random
+        try:
+            load_checkpoint(model, args.checkpoint, map_location='cpu',
+                            strict=True)
+        except (RuntimeError, KeyError) as exc:
+            raise SystemExit(
+                f'error: {args.checkpoint} does not fit the model of '
+                f'{args.config} (objective {model.objective!r}); use the '
+                'config it was trained with or set model.objective. '
+                f'Details: {str(exc).splitlines()[0][:300]}')
     model.eval()
 
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
@@ -118,6 +160,9 @@ def main():
                 ax.set_title(titles[col], fontsize=7)
         rate = out['replaced'][row].mean().item()
         axes[row][0].set_ylabel(f'{rate:.0%} replaced', fontsize=7)
+    label = checkpoint_label(args.checkpoint, meta) if args.checkpoint \
+        else 'no checkpoint (fresh initialisation)'
+    fig.suptitle(f'{label}: objective {objective}', fontsize=9)
     fig.tight_layout()
     mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
     fig.savefig(args.out, dpi=100)

@@ -12,7 +12,9 @@ first images of the config's training set are used, resized (short edge)
 and centre-cropped to the backbone's input size.
 
 Layout: one row per image: the crop, the head-averaged attention map (patch
-grid, nearest), and the map upsampled and overlaid. Each panel is 3 x 3
+grid, nearest, with a colour bar), and the map upsampled and overlaid on the
+same colour scale; the title names the checkpoint and its iteration, the
+source network and the layer. Each panel is 3 x 3
 inches at 100 dpi: the PNG is 900 x 300 * images pixels.
 """
 import argparse
@@ -32,6 +34,7 @@ from mmconmim.evaluation.features import (SOURCES,  # noqa: E402
 from mmconmim.evaluation.loading import load_model, quiet_logger  # noqa: E402
 from mmconmim.evaluation.maps import (cls_attention_maps,  # noqa: E402
                                       load_images, sample_paths)
+from mmconmim.utils.checkpoint_info import checkpoint_label  # noqa: E402
 
 PANEL_INCHES, DPI = 3, 100
 TITLES = ('input', 'CLS attention (mean of heads)', 'overlay')
@@ -77,15 +80,22 @@ def main():
             ax.imshow(img, **kwargs)
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[row][2].imshow(up[row].numpy(), cmap='inferno', alpha=0.6)
+        # the map and its overlay share one colour scale, shown by the bar
+        vmin, vmax = float(maps[row].min()), float(maps[row].max())
+        heat = axes[row][1].images[0]
+        heat.set_clim(vmin, vmax)
+        axes[row][2].imshow(up[row].numpy(), cmap='inferno', alpha=0.6,
+                            vmin=vmin, vmax=vmax)
+        fig.colorbar(heat, ax=axes[row][1], fraction=0.046, pad=0.02,
+                     label='attention weight')
         axes[row][0].set_ylabel(osp.basename(path), fontsize=8)
         if row == 0:
             for ax, title in zip(axes[row], TITLES):
                 ax.set_title(title, fontsize=10)
     num_layers = len(backbone.layers)
     layer = args.layer % num_layers
-    fig.suptitle(f'{source} backbone, layer {layer + 1} of {num_layers}',
-                 fontsize=9)
+    fig.suptitle(f'{checkpoint_label(args.checkpoint)}: {source} backbone, '
+                 f'layer {layer + 1} of {num_layers}', fontsize=9)
     fig.tight_layout()
     mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
     fig.savefig(args.out, dpi=DPI)

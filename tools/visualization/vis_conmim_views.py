@@ -75,6 +75,9 @@ def main():
             if row == 0:
                 ax.set_title(titles[col])
         axes[row][0].set_ylabel(osp.basename(path), fontsize=8)
+    fig.suptitle(f'{osp.basename(args.config)}: training views and masks '
+                 f'(data pipeline only, no checkpoint; seed {args.seed})',
+                 fontsize=9)
     fig.tight_layout()
     mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
     fig.savefig(args.out, dpi=100)

@@ -9,7 +9,8 @@ continues its curve; a later record of the same step replaces an earlier
 one); WORK_DIR may also be one ``scalars.json`` file. The metrics are those
 ``KNNEvalHook`` logs (``knn/top1``, ``knn/top5``).
 
-Layout: the loss panel and, when the log has kNN metrics, the kNN panel;
+Layout: the loss panel and, when the log has kNN metrics, the kNN panel,
+under a title naming the work_dir and the logged iterations;
 each 6 x 4 inches at 100 dpi (600 x 400 pixels per panel, side by side).
 """
 import argparse
@@ -74,7 +75,7 @@ def read_scalars(files):
     return series
 
 
-def plot(series, loss_keys, metric_prefix, out):
+def plot(series, loss_keys, metric_prefix, out, title=''):
     losses = [k for k in loss_keys if k in series]
     if not losses:
         raise KeyError(f'none of {loss_keys} in the log (it has: '
@@ -104,6 +105,8 @@ def plot(series, loss_keys, metric_prefix, out):
         ax.set_title(f'{metric_prefix} accuracy')
         ax.legend()
         ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=DPI)
     return losses, metrics
@@ -115,8 +118,12 @@ def main():
     out = args.out or osp.join(
         osp.dirname(args.work_dir) if osp.isfile(args.work_dir)
         else args.work_dir, 'curves.png')
-    losses, metrics = plot(read_scalars(files), args.loss_keys,
-                           args.metric_prefix, out)
+    series = read_scalars(files)
+    steps = sorted({s for values in series.values() for s in values})
+    span = f'iterations {steps[0]}-{steps[-1]}' if steps else 'no steps'
+    title = (f'{osp.abspath(args.work_dir)}: {len(files)} log(s), {span}')
+    losses, metrics = plot(series, args.loss_keys, args.metric_prefix, out,
+                           title)
     print(f'wrote {out} ({", ".join(losses + metrics)} from {len(files)} '
           'log(s))')
 

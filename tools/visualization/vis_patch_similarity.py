@@ -16,7 +16,8 @@ config's training set are used; each is resized (short edge) and
 centre-cropped to the backbone's input size.
 
 Layout: one row per image: the crop with the query patches boxed, then one
-panel per query (similarity upsampled bilinearly, overlaid). Each panel is
+panel per query (similarity upsampled bilinearly, overlaid, with a colour
+bar); the title names the checkpoint and its iteration. Each panel is
 3 x 3 inches at 100 dpi, so the PNG is 300 * (1 + queries) x 300 * images
 pixels.
 """
@@ -41,6 +42,7 @@ from mmconmim.evaluation.maps import (check_queries,  # noqa: E402
                                       default_queries, load_images,
                                       patch_embeddings, sample_paths,
                                       similarity_maps)
+from mmconmim.utils.checkpoint_info import checkpoint_label  # noqa: E402
 
 PANEL_INCHES, DPI = 3, 100
 
@@ -122,9 +124,11 @@ def main():
         for i, (r, c) in enumerate(queries):
             ax = axes[row][1 + i]
             ax.imshow(rgb[row].numpy())
-            ax.imshow(up[i].numpy(), cmap='jet', alpha=0.55,
-                      vmin=float(torch.clamp(sims[i].min(), max=0.99)),
-                      vmax=1.)
+            heat = ax.imshow(
+                up[i].numpy(), cmap='jet', alpha=0.55,
+                vmin=float(torch.clamp(sims[i].min(), max=0.99)), vmax=1.)
+            fig.colorbar(heat, ax=ax, fraction=0.046, pad=0.02,
+                         label='cosine similarity')
             ax.add_patch(Rectangle((c * cell_w, r * cell_h), cell_w, cell_h,
                                    fill=False, lw=2, color='white'))
             if row == 0:
@@ -132,6 +136,8 @@ def main():
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
+    fig.suptitle(f'{checkpoint_label(args.checkpoint)}: {source} '
+                 f'{args.embedding} patch embeddings', fontsize=9)
     fig.tight_layout()
     mkdir_or_exist(osp.dirname(osp.abspath(args.out)))
     fig.savefig(args.out, dpi=DPI)

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
-# mmdetection with pre-trained mmconmim weights:
+# mmdetection (`mim train mmdet`) on exported mmconmim weights, as mmpretrain's
+# tools/benchmarks/mmdetection/mim_dist_train*.sh:
 #   bash tools/benchmarks/mmdetection/dist_train.sh CONFIG PRETRAIN GPUS [train.py args...]
-exec bash "$(dirname "$0")/../downstream.sh" dist_train "$@"
+# Routes (DOWNSTREAM_LAUNCHER=auto|mim|ours) are explained in ../downstream.sh.
+exec bash "$(dirname "$0")/../downstream.sh" mmdet dist_train "$@"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
-# mmdetection with pre-trained mmconmim weights:
-#   bash tools/benchmarks/mmdetection/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]  (env: GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS)
-exec bash "$(dirname "$0")/../downstream.sh" slurm_test "$@"
+# mmdetection on Slurm (`mim test mmdet --launcher slurm`):
+#   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
+#   bash tools/benchmarks/mmdetection/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
+exec bash "$(dirname "$0")/../downstream.sh" mmdet slurm_test "$@"

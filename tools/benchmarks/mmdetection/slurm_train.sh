@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
-# mmdetection with pre-trained mmconmim weights:
-#   bash tools/benchmarks/mmdetection/slurm_train.sh PARTITION JOB_NAME CONFIG PRETRAIN [WORK_DIR] [train.py args...]  (env: GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS)
-exec bash "$(dirname "$0")/../downstream.sh" slurm_train "$@"
+# mmdetection on Slurm (`mim train mmdet --launcher slurm`) with exported mmconmim weights:
+#   [GPUS=8] [GPUS_PER_NODE=8] [CPUS_PER_TASK=5] [SRUN_ARGS=...] \
+#   bash tools/benchmarks/mmdetection/slurm_train.sh PARTITION JOB_NAME CONFIG PRETRAIN [WORK_DIR] [train.py args...]
+exec bash "$(dirname "$0")/../downstream.sh" mmdet slurm_train "$@"
