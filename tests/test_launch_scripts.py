@@ -65,6 +65,9 @@ def scratch_checkout(tmp_path, with_venv):
     env = {k: v for k, v in os.environ.items() if k != 'PYTHON'}
     env['PATH'] = f'{bin_dir}{os.pathsep}/usr/bin{os.pathsep}/bin'
     env['RECORD'] = str(tmp_path / 'record.txt')
+    # the downstream wrappers' own route (tools/dist_*.sh, tools/slurm_*.sh);
+    # their mim route is tested in test_downstream_scripts.py
+    env['DOWNSTREAM_LAUNCHER'] = 'ours'
     return root, bin_dir, env
 
 
