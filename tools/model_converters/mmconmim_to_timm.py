@@ -82,6 +82,26 @@ def _layer_count(state_dict, pattern):
     return len(ids)
 
 
+def _drop_per_layer_copies(state_dict):
+    """The state dict without per-layer relative position tables that are
+    copies of the shared one; refuses tables that differ from it (a model
+    fine-tuned with per-layer tables has no shared table to keep)."""
+    shared = state_dict['rel_pos_bias.relative_position_bias_table']
+    kept = OrderedDict()
+    for key, value in state_dict.items():
+        if re.fullmatch(r'layers\.\d+\.attn\.relative_position_bias_table',
+                        key):
+            if not torch.equal(value, shared):
+                raise ConversionError(
+                    f'{key} differs from the shared relative position table '
+                    'rel_pos_bias.relative_position_bias_table: the export '
+                    'holds both kinds with different values; remove one '
+                    'before converting')
+            continue
+        kept[key] = value
+    return kept
+
+
 def _grid_from_rel_table(num_relative_distance: int) -> int:
     # (2h - 1) * (2w - 1) + 3 entries for an h x w grid (square grids only)
     side = math.isqrt(num_relative_distance - 3)
@@ -138,6 +158,12 @@ def convert_beit_vit(state_dict: Dict[str, torch.Tensor],
 
     shared = 'rel_pos_bias.relative_position_bias_table' in state_dict
     per_layer = 'layers.0.attn.relative_position_bias_table' in state_dict
+    if shared and per_layer:
+        # export_backbone.py writes the shared table and a copy of it in
+        # every layer (so that every mmengine loading route gets the tables);
+        # timm's shared layout is the pre-trained model: drop the copies
+        state_dict = _drop_per_layer_copies(state_dict)
+        per_layer = False
     grids, heads = set(), set()
     if 'pos_embed' in state_dict:
         num_tokens = state_dict['pos_embed'].shape[1] - 1
