@@ -21,7 +21,7 @@ Each check is one row of a markdown table, printed and written to ``--out``
 4. ``nccl``: ``tools/dist_train.sh configs/demo/conmim_demo.py 1`` for a few
    iterations on NCCL.
 5. ``fsdp``: ``tools/dist_train.sh`` with the FlexibleRunner/FSDPStrategy
-   ViT-L config (``configs/conmim/*fsdp*``) for 3 iterations on the bundled
+   ViT-L config (``configs/conmim/fsdp/``) for 3 iterations on the bundled
    images; its checkpoint must hold full (gathered) student and teacher
    weights.
 6. ``distbn``: ``DistBN`` against ``torch.nn.SyncBatchNorm`` on CUDA across
@@ -70,7 +70,8 @@ DEMO = {
 }
 VIT_B = 'configs/conmim/conmim_vit-base-p16_32xb64-amp-coslr-800e_in1k.py'
 VIT_L = 'configs/conmim/conmim_vit-large-p16_32xb64-amp-coslr-800e_in1k.py'
-FSDP = 'configs/conmim/conmim_vit-large-p16_fsdp-32xb64-amp-coslr-800e_in1k.py'
+FSDP = ('configs/conmim/fsdp/'
+        'conmim_vit-large-p16_fsdp-32xb64-amp-coslr-800e_in1k.py')
 # fp16 autocast changes the first loss by rounding only: 2% relative bound
 AMP_TOLERANCE = 0.02
 BN_TOLERANCE = 1e-5

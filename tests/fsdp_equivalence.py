@@ -25,7 +25,9 @@ import mmconmim  # noqa: E402,F401
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FSDP_CONFIG = os.path.join(
     REPO, 'configs/conmim/'
-    'conmim_vit-large-p16_fsdp-32xb64-amp-coslr-800e_in1k.py')
+    'fsdp/conmim_vit-large-p16_fsdp-32xb64-amp-coslr-800e_in1k.py')
+BASE_CONFIG = FSDP_CONFIG.replace('fsdp/conmim_vit-large-p16_fsdp-',
+                                  'conmim_vit-large-p16_')
 GLOBAL_BATCH, STEPS = 8, 3
 
 
@@ -34,7 +36,7 @@ def main(out):
     world = int(os.environ.get('WORLD_SIZE', 1))
     rank = int(os.environ.get('RANK', 0))
     fsdp_cfg = Config.fromfile(FSDP_CONFIG)
-    base_cfg = Config.fromfile(FSDP_CONFIG.replace('_fsdp-', '_'))
+    base_cfg = Config.fromfile(BASE_CONFIG)
     cfg = fsdp_cfg if world > 1 else base_cfg
     if world > 1:
         dist.init_process_group('gloo')

@@ -26,7 +26,9 @@ init_default_scope('mmpretrain')
 
 FSDP_CONFIG = osp.join(
     REPO_ROOT, 'configs/conmim/'
-    'conmim_vit-large-p16_fsdp-32xb64-amp-coslr-800e_in1k.py')
+    'fsdp/conmim_vit-large-p16_fsdp-32xb64-amp-coslr-800e_in1k.py')
+BASE_CONFIG = FSDP_CONFIG.replace('fsdp/conmim_vit-large-p16_fsdp-',
+                                  'conmim_vit-large-p16_')
 
 
 def loss_and_grads(model, data):
@@ -142,7 +144,7 @@ def test_with_cp_keeps_eval_and_state_dict_unchanged():
 
 def test_fsdp_config_builds_for_flexible_runner():
     cfg = Config.fromfile(FSDP_CONFIG)
-    base = Config.fromfile(FSDP_CONFIG.replace('_fsdp-', '_'))
+    base = Config.fromfile(BASE_CONFIG)
     assert cfg.runner_type == 'FlexibleRunner'
     assert cfg.strategy.type == 'FSDPStrategy'
     wrapper = cfg.strategy.model_wrapper
@@ -192,7 +194,7 @@ def test_fsdp_weight_decay_by_name_selects_the_recipes_parameters():
     name rule on flattened parameters must give every parameter the decay
     the recipe's ndim rule gives it on the real shapes."""
     cfg = Config.fromfile(FSDP_CONFIG)
-    base = Config.fromfile(FSDP_CONFIG.replace('_fsdp-', '_'))
+    base = Config.fromfile(BASE_CONFIG)
     model = build_tiny_conmim()  # abs. position embedding on: all kinds
     expected = decay_by_name(model, base.optim_wrapper.paramwise_cfg)
     assert sorted(set(expected.values())) == [0., 0.05]

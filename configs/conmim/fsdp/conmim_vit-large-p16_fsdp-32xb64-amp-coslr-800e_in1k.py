@@ -24,7 +24,7 @@
 #   (tests/test_scale.py checks the two rules agree).
 # * checkpoints are full state dicts gathered on rank 0 (CPU-offloaded), in
 #   the format of the DDP runs, so export/fine-tuning tools read them.
-_base_ = ['./conmim_vit-large-p16_32xb64-amp-coslr-800e_in1k.py']
+_base_ = ['../conmim_vit-large-p16_32xb64-amp-coslr-800e_in1k.py']
 
 model = dict(backbone=dict(with_cp=True))
 
