@@ -4,10 +4,17 @@
         [--config configs/conmim/conmim_vit-small-p16_32xb64-amp-coslr-300e_in1k.py]
         [--batch-size 8] [--iters 10] [--warmup 3] [--dtype fp32|bf16]
         [--threads 2] [--workers 2] [--official-src PATH/TO/TencentARC/ConMIM]
+        [--peak-only] [--force-dtype]
 
 Prints (never pass/fail):
 
-* the machine's matmul peak, measured here (fp32 and bf16 GEMMs);
+* the CPU model and whether it runs bf16 natively (the same check
+  ``MixedPrecisionOptimWrapper`` makes);
+* the machine's matmul peak, measured here (fp32 and bf16 GEMMs): a small
+  GEMM first, then one sized to take well under a second; a dtype that the
+  small GEMM shows far below fp32 (bf16 on CPUs without ``avx512_bf16`` /
+  ``amx_bf16``: ~0.3 vs ~126 GFLOP/s) is skipped, and so are its model
+  steps, unless ``--force-dtype`` (it would take minutes per step);
 * the **model step** without data loading (teacher forward, student forward
   and backward, optimizer step, EMA update) -- median time, images/s and
   peak RSS, each measured in a fresh child process so that peaks do not mix;
@@ -25,7 +32,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import platform
 import resource
 import statistics
 import subprocess
@@ -37,6 +43,8 @@ import numpy as np
 import torch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # run as a script: this checkout's package
+    sys.path.insert(0, REPO_ROOT)
 DEFAULT_CONFIG = osp.join(
     REPO_ROOT,
     'configs/conmim/conmim_vit-small-p16_32xb64-amp-coslr-300e_in1k.py')
@@ -57,7 +65,16 @@ def parse_args(argv=None):
                         help='a checkout of TencentARC/ConMIM to compare with')
     parser.add_argument('--skip-loop', action='store_true',
                         help='only the model steps, no full training loop')
-    parser.add_argument('--matmul-size', type=int, default=2048)
+    parser.add_argument('--matmul-size', type=int, default=2048,
+                        help='largest GEMM of the peak measurement (smaller '
+                        'where one would take over --peak-budget seconds)')
+    parser.add_argument('--peak-budget', type=float, default=0.5,
+                        help='seconds one peak-measurement GEMM may take')
+    parser.add_argument('--peak-only', action='store_true',
+                        help='print the machine line and matmul peaks, stop')
+    parser.add_argument('--force-dtype', action='store_true',
+                        help='measure --dtype even where its small GEMM runs '
+                        'far below fp32 (emulated bf16: minutes per step)')
     parser.add_argument('--repeat', type=int, default=1,
                         help='alternate the ours/official model-step '
                         'measurements this many times (fresh processes) '
@@ -71,7 +88,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
 
 
-def matmul_peak(dtype: torch.dtype, size: int, repeats: int = 5) -> float:
+# A dtype whose small GEMM runs under this fraction of fp32's is skipped.
+FAR_BELOW_FP32 = 0.1
+PROBE_SIZE = 256
+
+
+def gemm_gflops(dtype: torch.dtype, size: int, repeats: int = 3) -> float:
     """Best GFLOP/s of a square GEMM in ``dtype`` on this machine."""
     a = torch.randn(size, size).to(dtype)
     b = torch.randn(size, size).to(dtype)
@@ -81,12 +103,55 @@ def matmul_peak(dtype: torch.dtype, size: int, repeats: int = 5) -> float:
         start = time.perf_counter()
         torch.mm(a, b)
         best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+    return 2 * size**3 / max(best, 1e-9) / 1e9
 
 
-def autocast(dtype_name: str):
-    return torch.autocast('cpu', dtype=torch.bfloat16,
-                          enabled=dtype_name == 'bf16')
+def measure_peaks(max_size: int, budget_s: float = 0.5, gemm=gemm_gflops,
+                  probe_size: int = PROBE_SIZE) -> dict:
+    """Matmul peak per dtype: ``{name: dict(gflops, size)}``, or
+    ``dict(skipped=reason)`` for a dtype far below fp32.
+
+    Each dtype runs a small GEMM first (256^3: 0.1 s even at 0.3 GFLOP/s);
+    the measured GEMM is then sized so that one call takes about
+    ``budget_s`` at the small GEMM's speed, capped at ``max_size``.
+    """
+    peaks = {}
+    probes = {}
+    for name, dtype in (('fp32', torch.float32), ('bf16', torch.bfloat16)):
+        size = min(probe_size, max_size)
+        probes[name] = gemm(dtype, size, repeats=2)
+        if name != 'fp32' and \
+                probes[name] < FAR_BELOW_FP32 * probes['fp32']:
+            peaks[name] = dict(skipped=(
+                f'a {size}^3 GEMM runs at {probes[name]:.1f} GFLOP/s vs '
+                f"{probes['fp32']:.1f} in fp32, under "
+                f'{FAR_BELOW_FP32:.0%} of fp32: no native {name} on this CPU'))
+            continue
+        budget_size = int((probes[name] * 1e9 * budget_s / 2)**(1 / 3))
+        size = max(size, min(max_size, budget_size))
+        peaks[name] = dict(gflops=max(gemm(dtype, size), probes[name]),
+                           size=size)
+    return peaks
+
+
+def format_peaks(peaks: dict) -> str:
+    parts = []
+    for name, peak in peaks.items():
+        if 'skipped' in peak:
+            parts.append(f"{name} skipped ({peak['skipped']})")
+        else:
+            parts.append(f"{name} {peak['gflops']:.1f} GFLOP/s "
+                         f"({peak['size']}^3)")
+    return 'matmul peak: ' + ', '.join(parts)
+
+
+AUTOCAST_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def autocast(dtype_name: str, device: str = 'cpu'):
+    dtype = AUTOCAST_DTYPES.get(dtype_name)
+    return torch.autocast(device, dtype=dtype or torch.bfloat16,
+                          enabled=dtype is not None)
 
 
 def random_batch(batch_size, img_size, patch_size, mask_unit=32, ratio=0.75):
@@ -104,30 +169,42 @@ def random_batch(batch_size, img_size, patch_size, mask_unit=32, ratio=0.75):
     return dict(inputs=views, data_samples=samples)
 
 
-def time_steps(step, warmup, iters):
+def time_steps(step, warmup, iters, sync=None):
+    """Wall time of each of ``iters`` calls after ``warmup``; ``sync``
+    (e.g. ``torch.cuda.synchronize``) runs before each clock read."""
+    sync = sync or (lambda: None)
     for _ in range(warmup):
         step()
+    sync()
     times = []
     for _ in range(iters):
         start = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - start)
     return times
 
 
-def optim_wrapper_cfg(cfg, dtype_name):
+def optim_wrapper_cfg(cfg, dtype_name, device='cpu'):
     wrapper = dict(cfg.optim_wrapper)
     wrapper.pop('loss_scale', None)
-    if dtype_name == 'bf16':
-        wrapper.update(type='MixedPrecisionOptimWrapper', dtype='bfloat16')
+    if dtype_name in AUTOCAST_DTYPES:
+        # the peak measurement already decided whether bf16 is worth timing
+        wrapper.update(type='MixedPrecisionOptimWrapper', device=device,
+                       dtype={'bf16': 'bfloat16',
+                              'fp16': 'float16'}[dtype_name],
+                       cpu_bf16='force')
     else:
         wrapper.update(type='OptimWrapper')
-        wrapper.pop('dtype', None)
+        for key in ('dtype', 'device', 'cpu_bf16', 'use_fsdp'):
+            wrapper.pop(key, None)
     return wrapper
 
 
-def child_ours(args) -> dict:
-    """Our model step: ConMIM.train_step on a ready batch."""
+def build_our_step(config, batch_size, dtype_name, device='cpu',
+                   cfg_options=None):
+    """Our ConMIM model step (``train_step`` on a ready batch) and its
+    model; ``cfg_options`` are merged into the config first."""
     from mmengine.config import Config
     from mmengine.logging import MessageHub
     from mmengine.optim import build_optim_wrapper
@@ -136,19 +213,29 @@ def child_ours(args) -> dict:
 
     import mmconmim  # noqa: F401
     init_default_scope('mmpretrain')
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
+    model.to(device)
     MessageHub.get_current_instance().update_info('max_iters', 10**6)
-    optim = build_optim_wrapper(model, optim_wrapper_cfg(cfg, args.dtype))
+    optim = build_optim_wrapper(model,
+                                optim_wrapper_cfg(cfg, dtype_name, device))
     img_size = model.backbone.patch_embed.init_input_size[0]
     patch = model.backbone.patch_embed.projection.kernel_size[0]
-    data = random_batch(args.batch_size, img_size, patch)
+    data = random_batch(batch_size, img_size, patch)
 
     def step():
         model.train_step(data, optim)
 
+    return step, dict(img_size=img_size, patch=patch, batch_size=batch_size)
+
+
+def child_ours(args) -> dict:
+    """Our model step: ConMIM.train_step on a ready batch."""
+    step, info = build_our_step(args.config, args.batch_size, args.dtype)
     times = time_steps(step, args.warmup, args.iters)
     from torch.utils.flop_counter import FlopCounterMode
     counter = FlopCounterMode(display=False)
@@ -156,23 +243,33 @@ def child_ours(args) -> dict:
         step()
     return dict(times=times, peak_rss_mb=peak_rss_mb(),
                 flops_per_image=counter.get_total_flops() / args.batch_size,
-                img_size=img_size, patch=patch)
+                img_size=info['img_size'], patch=info['patch'])
 
 
 def child_official(args) -> dict:
+    """The official step on CPU (see :func:`build_official_step`)."""
+    step = build_official_step(args.official_src, args.config,
+                               args.batch_size, args.dtype)
+    times = time_steps(step, args.warmup, args.iters)
+    return dict(times=times, peak_rss_mb=peak_rss_mb())
+
+
+def build_official_step(official_src, config, batch_size, dtype_name,
+                        device='cpu'):
     """The official step (engine_for_pretraining.train_one_epoch) with the
     official model code, on the same shapes and dtype as ours: teacher
     forward without grad and without mask, student forward with mask, the
-    official loss, backward, gradient norm, AdamW step, EMA loop."""
-    sys.path.insert(0, osp.abspath(args.official_src))
+    official loss, backward (through a GradScaler in fp16, as their
+    NativeScaler), gradient norm, AdamW step, EMA loop."""
+    sys.path.insert(0, osp.abspath(official_src))
     try:
         import modeling_pretrain  # noqa: F401  (the official file)
     except ImportError as exc:
         raise SystemExit(
-            f'cannot import the official model from {args.official_src}: '
+            f'cannot import the official model from {official_src}: '
             f'{exc}. It needs timm (pip install timm).')
     from mmengine.config import Config
-    cfg = Config.fromfile(args.config)
+    cfg = Config.fromfile(config)
     arch = cfg.model.backbone.arch
     builders = {'deit-small': 'conmim_small_patch16_224',
                 'base': 'conmim_base_patch16_224',
@@ -188,7 +285,7 @@ def child_official(args) -> dict:
             use_mlp_projectors=True)
 
     torch.manual_seed(0)
-    student, teacher = build(), build()
+    student, teacher = build().to(device), build().to(device)
     teacher.load_state_dict(student.state_dict())
     teacher.requires_grad_(False)
     decay, no_decay = [], []
@@ -202,23 +299,24 @@ def child_official(args) -> dict:
         [dict(params=decay, weight_decay=0.05),
          dict(params=no_decay, weight_decay=0.)],
         lr=5e-4, betas=(0.9, 0.98), eps=1e-8)
+    scaler = torch.amp.GradScaler(device, enabled=dtype_name == 'fp16')
     img_size = 224
-    batch = random_batch(args.batch_size, img_size, 16)
+    batch = random_batch(batch_size, img_size, 16)
     mean = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
     std = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
-    samples, samples_aug = ((v.float() - mean) / std
+    samples, samples_aug = ((v.float() - mean).div(std).to(device)
                             for v in batch['inputs'])
     mask = torch.stack([s.mask for s in batch['data_samples']]).flatten(
-        1).bool()
+        1).bool().to(device)
     zero_mask = torch.zeros_like(mask)
     length = mask.shape[1]
-    labels = torch.arange(length).unsqueeze(0).expand(
-        args.batch_size, -1)[mask]
+    labels = torch.arange(length, device=device).unsqueeze(0).expand(
+        batch_size, -1)[mask]
     kw = dict(return_all_tokens=True, only_return_before_head=True,
               use_mlp_projectors=True)
 
     def step():
-        with autocast(args.dtype):
+        with autocast(dtype_name, device):
             with torch.no_grad():
                 feat_full = teacher(samples_aug, bool_masked_pos=zero_mask,
                                     **kw)
@@ -229,11 +327,13 @@ def child_official(args) -> dict:
             loss = torch.nn.CrossEntropyLoss()(logits[mask], labels)
         loss.item()
         optimizer.zero_grad()
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         params = [p for p in student.parameters() if p.grad is not None]
         torch.norm(torch.stack([torch.norm(p.grad.detach(), 2.)
                                 for p in params]), 2.)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         with torch.no_grad():
             m = 0.996
             names_q = dict(student.named_parameters())
@@ -242,8 +342,7 @@ def child_official(args) -> dict:
                     param_k.data.mul_(m).add_((1 - m) *
                                               names_q[name].detach().data)
 
-    times = time_steps(step, args.warmup, args.iters)
-    return dict(times=times, peak_rss_mb=peak_rss_mb())
+    return step
 
 
 def run_child(kind, args) -> dict:
@@ -293,6 +392,8 @@ def full_loop(args) -> dict:
 
         def after_train_iter(self, runner, batch_idx, data_batch=None,
                              outputs=None):
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
             now = time.perf_counter()
             if self.last is not None:
                 self.times.append(now - self.last)
@@ -303,7 +404,8 @@ def full_loop(args) -> dict:
     cfg.work_dir = osp.join(tmp, 'work')
     cfg.train_dataloader.update(
         batch_size=args.batch_size, num_workers=args.workers,
-        persistent_workers=args.workers > 0, pin_memory=False,
+        persistent_workers=args.workers > 0,
+        pin_memory=getattr(args, 'pin_memory', False),
         sampler=dict(type='InfiniteSampler', shuffle=True))
     cfg.train_dataloader.dataset = dict(
         type='CustomDataset', data_root=write_jpegs(osp.join(tmp, 'jpg')),
@@ -311,10 +413,12 @@ def full_loop(args) -> dict:
     total = args.warmup + args.iters + 1
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=total)
     cfg.param_scheduler = []
-    cfg.optim_wrapper = optim_wrapper_cfg(cfg, args.dtype)
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    cfg.optim_wrapper = optim_wrapper_cfg(cfg, args.dtype, device)
     cfg.default_hooks.checkpoint = None
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10**6)
-    cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    cfg.env_cfg.dist_cfg = dict(
+        backend='nccl' if device == 'cuda' else 'gloo')
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
     timer = StepTimer()
@@ -344,16 +448,23 @@ def main(argv=None):
         print(json.dumps(result))
         return
 
-    print(f'machine: {platform.processor() or platform.machine()}, '
-          f'{os.cpu_count()} cores, {args.threads} threads; torch '
+    from mmconmim.engine.optimizers.mixed_precision_optim_wrapper import \
+        describe_cpu_bf16
+    print(f'machine: {describe_cpu_bf16()}; {args.threads} threads; torch '
           f'{torch.__version__}; config {osp.relpath(args.config, REPO_ROOT)}'
           f'; batch {args.batch_size}, dtype {args.dtype}, {args.warmup} '
-          f'warm-up + {args.iters} timed iterations')
-    peaks = {name: matmul_peak(dt, args.matmul_size)
-             for name, dt in (('fp32', torch.float32),
-                              ('bf16', torch.bfloat16))}
-    print(f"matmul peak ({args.matmul_size}^3 GEMM): fp32 "
-          f"{peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
+          f'warm-up + {args.iters} timed iterations', flush=True)
+    peaks = measure_peaks(args.matmul_size, args.peak_budget)
+    print(format_peaks(peaks), flush=True)
+    if args.peak_only:
+        return peaks
+    if 'skipped' in peaks[args.dtype]:
+        if not args.force_dtype:
+            print(f'model steps in {args.dtype} skipped: its GEMMs run far '
+                  'below fp32 on this CPU (minutes per step); run with '
+                  '--dtype fp32, or --force-dtype to time it anyway')
+            return []
+        print(f'--force-dtype: timing {args.dtype} anyway')
 
     ours_runs, official_runs = [], []
     for _ in range(args.repeat):
@@ -371,7 +482,7 @@ def main(argv=None):
                               full_loop(args), args.batch_size))
 
     flops = ours['flops_per_image']
-    peak = peaks[args.dtype]
+    peak = peaks[args.dtype].get('gflops', float('nan'))
     print(f'FLOPs per image (counted, teacher fwd + student fwd/bwd): '
           f'{flops / 1e9:.1f} GFLOP')
     header = (f"{'':42s} {'step (s)':>9s} {'img/s':>7s} {'GFLOP/s':>8s} "

@@ -22,6 +22,7 @@ from mmpretrain.models.utils import resize_pos_embed
 from torch import nn
 
 from mmconmim.registry import MODELS
+from ..utils.checkpointing import checkpoint_beit_layers
 from .a2mim_mask_token import ResidualMaskTokenMixin, check_mask_layer
 
 
@@ -36,12 +37,18 @@ class A2MIMViT(ResidualMaskTokenMixin, BEiTViT):
             (input of the last layer). Defaults to 0.
         mask_gamma_init (float, optional): Learnable per-channel gamma on the
             masked tokens; the ViT recipes use none. Defaults to None.
+        with_cp (bool): Recompute each transformer layer in backward
+            (activation checkpointing): less memory, same loss and
+            gradients. Defaults to False.
         **kwargs: Arguments of mmpretrain's ``BEiTViT``.
     """
 
     def __init__(self, arch='base', mask_layer: int = 0,
-                 mask_gamma_init: float = None, **kwargs) -> None:
+                 mask_gamma_init: float = None, with_cp: bool = False,
+                 **kwargs) -> None:
         super().__init__(arch=arch, **kwargs)
+        self.with_cp = with_cp
+        checkpoint_beit_layers(self.layers, enable=with_cp)
         self.mask_layer = check_mask_layer(
             type(self).__name__, mask_layer, range(self.num_layers + 1),
             max(self.out_indices) + 1, '0 (patch embedding) or k, the input '

@@ -17,6 +17,7 @@ from mmpretrain.models.selfsup.beit import BEiTPretrainViT
 from torch import nn
 
 from mmconmim.registry import MODELS
+from ..utils.checkpointing import checkpoint_beit_layers
 from ..utils.fused_attention import set_attention_impl
 
 
@@ -30,12 +31,18 @@ class ConMIMViT(BEiTPretrainViT):
     or ``'mmpretrain'`` (the original); all give the same results in fp32
     (see :mod:`mmconmim.models.utils.fused_attention`). The state-dict keys
     are unchanged, so checkpoints load into ``BEiTViT`` for fine-tuning.
+    ``with_cp=True`` recomputes each transformer layer in backward
+    (activation checkpointing, :mod:`mmconmim.models.utils.checkpointing`):
+    less memory, same loss and gradients.
     """
 
-    def __init__(self, *args, attention_impl: str = 'matmul', **kwargs):
+    def __init__(self, *args, attention_impl: str = 'matmul',
+                 with_cp: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.attention_impl = attention_impl
         set_attention_impl(self, attention_impl)
+        self.with_cp = with_cp
+        checkpoint_beit_layers(self.layers, enable=with_cp)
 
     def init_weights(self) -> None:
         super().init_weights()
