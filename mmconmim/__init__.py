@@ -1,10 +1,13 @@
 """mmconmim: tokenizer-free masked image modeling (ConMIM, CIM, A2MIM) for
 the OpenMMLab 2.x stack.
 
-Importing the package registers every module into mmpretrain's registries
-(and the ``mmconmim`` scope), applies the compatibility fixes of
-:mod:`mmconmim.utils.compat` and makes mmengine's local file writes atomic
-(:mod:`mmconmim.engine.hooks.checkpoint_hook`).
+Importing the package registers every module into the ``mmconmim`` scope and
+mmpretrain's registries (:mod:`mmconmim.registry`; every registered class is
+also reachable as ``mmconmim.<Name>``, which is how ``type='mmconmim.X'``
+resolves from mmseg/mmdet configs), registers our model index with
+mmpretrain's ``ModelHub`` (:mod:`mmconmim.apis.model_index`), applies the
+compatibility fixes of :mod:`mmconmim.utils.compat` and makes mmengine's
+local file writes atomic (:mod:`mmconmim.engine.hooks.checkpoint_hook`).
 """
 from .version import __version__
 from .utils.compat import apply_compat_fixes
@@ -17,4 +20,17 @@ from .engine.hooks import register_atomic_local_backend  # noqa: E402
 
 register_atomic_local_backend()
 
+from .apis.model_index import register_model_index  # noqa: E402
+
+register_model_index()
+
 __all__ = ['__version__']
+
+
+def __getattr__(name: str):
+    """``mmconmim.<Name>``: a class registered in the ``mmconmim`` scope."""
+    from .registry import lookup
+    found = lookup(name) if not name.startswith('_') else None
+    if found is None:
+        raise AttributeError(f"module 'mmconmim' has no attribute {name!r}")
+    return found
