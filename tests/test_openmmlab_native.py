@@ -235,7 +235,7 @@ def test_install_ships_configs_tools_and_index(installed):
     file, (index, root), found = json.loads(out.stdout.strip().splitlines()[-1])
     assert file.startswith(installed['target'])
     assert index == osp.join(mim_dir, 'model-index.yml') and root == mim_dir
-    assert found == ['conmim_demo']
+    assert sorted(found) == ['conmim_demo', 'conmim_demo_features']
 
 
 def test_mim_search_train_and_run(installed):
