@@ -232,7 +232,8 @@ def test_install_ships_configs_tools_and_index(installed):
         cwd=installed['cwd'], env=installed['env'], capture_output=True,
         text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    file, (index, root), found = json.loads(out.stdout.strip().splitlines()[-1])
+    last_line = out.stdout.strip().splitlines()[-1]
+    file, (index, root), found = json.loads(last_line)
     assert file.startswith(installed['target'])
     assert index == osp.join(mim_dir, 'model-index.yml') and root == mim_dir
     assert sorted(found) == ['conmim_demo', 'conmim_demo_features']

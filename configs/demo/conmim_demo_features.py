@@ -3,7 +3,8 @@
 # the evaluation transform (short edge to 64 / 0.875, centre crop 64) as the
 # test pipeline FeatureExtractor reads. ConMIM.extract_feat returns the
 # teacher's features once it holds weights (a loaded checkpoint).
-#   FeatureExtractor('conmim_demo_features', pretrained='work_dirs/conmim_demo/iter_300.pth')
+#   FeatureExtractor('conmim_demo_features',
+#                    pretrained='work_dirs/conmim_demo/iter_300.pth')
 # Not for training: a runner would require a test loop with this pipeline.
 _base_ = './conmim_demo.py'
 
