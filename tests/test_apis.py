@@ -25,6 +25,19 @@ def tokens(backbone, x):
     return backbone(x, mask=None)[-1]
 
 
+def one_batch(size=64, grid=8, seed=0):
+    """Two views and a half-masked patch grid for the demo ConMIM."""
+    from mmpretrain.structures import DataSample
+    gen = torch.Generator().manual_seed(seed)
+    views = [torch.randn(2, 3, size, size, generator=gen) for _ in range(2)]
+    samples = []
+    for _ in range(2):
+        sample = DataSample()
+        sample.set_mask((torch.rand(grid, grid, generator=gen) < 0.5))
+        samples.append(sample)
+    return views, samples
+
+
 @pytest.fixture(scope='module')
 def conmim(tmp_path_factory):
     """A demo ConMIM whose teacher was updated once and whose student has
@@ -34,8 +47,9 @@ def conmim(tmp_path_factory):
     root = tmp_path_factory.mktemp('apis')
     cfg = load_config(CONMIM)
     model = build_model(cfg)
-    model.teacher.update_parameters(
-        torch.nn.Sequential(model.backbone, model.neck))
+    model.train()
+    model.loss(*one_batch())  # the teacher's first update copies the student
+    model.eval()
     with torch.no_grad():
         for p in model.backbone.parameters():
             p.add_(0.05 * torch.randn_like(p))

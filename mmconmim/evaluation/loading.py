@@ -81,6 +81,8 @@ def load_weights(model: nn.Module, checkpoint: str,
     state = {(k[7:] if k.startswith('module.') else k): v
              for k, v in state.items()}
     meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else None
+    if source == 'auto' and not has_teacher(model):
+        source = 'student'  # the model has one network: fill that one
     file_prefix, source = state_network(state, meta, source, checkpoint)
     if source == 'teacher' and not has_teacher(model):
         raise ValueError('source=teacher, but the config\'s model has no '
