@@ -45,7 +45,13 @@ DOWNSTREAM_REQS=(
   "ftfy" "regex" "matplotlib" "tqdm" "pycocotools" "scipy"
   "timm" "safetensors"
   "pytest" "pytest-timeout"
+  "click" "colorama" "pandas" "tabulate" "requests"
 )
+# openmim (`mim search/train/run mmconmim`) goes in without its declared
+# dependencies: they pull opendatalab -> openxlab, which pins setuptools 60,
+# packaging 24, rich 13 and filelock 3.14 (downgrades of this stack) and is
+# used only by `mim download`. Its runtime needs are in DOWNSTREAM_REQS.
+NO_DEPS_REQS=("openmim==0.3.9")
 
 log() { printf '[bootstrap] %s\n' "$*"; }
 t0=$(date +%s)
@@ -62,7 +68,7 @@ fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check)
 
-want_key="$(printf '%s\n' "${BASE_REQS[@]}" "${DOWNSTREAM_REQS[@]}" "mmcv==$MMCV_VERSION" | sha256sum | cut -c1-16)-$(sha256sum "$REPO_ROOT/setup.cfg" | cut -c1-16)"
+want_key="$(printf '%s\n' "${BASE_REQS[@]}" "${DOWNSTREAM_REQS[@]}" "${NO_DEPS_REQS[@]}" "mmcv==$MMCV_VERSION" | sha256sum | cut -c1-16)-$(sha256sum "$REPO_ROOT/setup.cfg" | cut -c1-16)"
 have_key="$(cat "$STAMP" 2>/dev/null || true)"
 
 build_mmcv_wheel() {
@@ -102,6 +108,7 @@ if [ "$want_key" != "$have_key" ]; then
     "${PIP[@]}" install -q --no-deps --force-reinstall "$wheel"
   fi
   "${PIP[@]}" install -q "${DOWNSTREAM_REQS[@]}"
+  "${PIP[@]}" install -q --no-deps "${NO_DEPS_REQS[@]}"
   "${PIP[@]}" install -q -e "$REPO_ROOT" --no-build-isolation
   echo "$want_key" > "$STAMP"
 else

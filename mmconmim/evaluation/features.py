@@ -2,12 +2,11 @@
 monitoring.
 
 Which network
-    ``source='teacher'`` is ConMIM's momentum encoder
-    (``model.teacher.module[0]``, what the official recipe fine-tunes from);
-    ``'student'`` is ``model.backbone`` through ``model.extract_feat`` (the
-    network being pre-trained in every algorithm: ConMIM's student, A2MIM's
-    and CIM's backbone); ``'auto'`` takes the teacher when the model has one,
-    else the student.
+    ``source`` follows the one teacher/student rule of
+    :mod:`mmconmim.apis.networks`: ``'teacher'`` is ConMIM's momentum
+    encoder (what the official recipe fine-tunes from), ``'student'`` is
+    ``model.backbone`` (the network being pre-trained in every algorithm),
+    ``'auto'`` takes the teacher when the model has one holding weights.
 
 Which feature (``pool``)
     * ``'avg'`` (default): the mean of the last layer's **patch** tokens of a
@@ -25,65 +24,26 @@ Masked-image-modeling backbones are called with ``mask=None`` (no masking).
 import inspect
 import os
 import os.path as osp
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Union
 
 import torch
 from mmengine.dist import all_gather_object, get_world_size
-from mmengine.model import is_model_wrapper
 from torch import nn
 
-SOURCES = ('auto', 'teacher', 'student')
+from mmconmim.apis.networks import (NETWORKS, check_network, choose,
+                                    has_teacher, select_backbone, unwrap)
+
+SOURCES = NETWORKS
 POOLS = ('avg', 'cls')
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif')
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if is_model_wrapper(model) else model
-
-
-def has_teacher(model: nn.Module) -> bool:
-    """Whether ``model`` keeps a ConMIM-style EMA teacher
-    (``teacher.module`` = ``Sequential(backbone, neck)``)."""
-    teacher = getattr(unwrap(model), 'teacher', None)
-    module = getattr(teacher, 'module', None)
-    return isinstance(module, nn.Sequential) and len(module) > 0
-
-
 def resolve_source(model: nn.Module, source: str = 'auto') -> str:
-    if source not in SOURCES:
-        raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
-    if source == 'auto':
-        return 'teacher' if has_teacher(model) else 'student'
-    if source == 'teacher' and not has_teacher(model):
-        raise ValueError(
-            f'source=teacher, but {type(unwrap(model)).__name__} has no '
-            'momentum teacher (only ConMIM has one); use source=student or '
-            'auto')
+    """Validate ``source`` for ``model`` (``'teacher'`` needs a model with
+    a momentum teacher) and return it, ``'auto'`` kept as such."""
+    check_network(source)
+    choose(source, has_teacher(model), owner=type(unwrap(model)).__name__)
     return source
-
-
-def teacher_synced(model: nn.Module) -> bool:
-    """Whether the EMA teacher has been updated at least once. Before its
-    first update it is not yet a copy of the (initialised) student."""
-    return int(getattr(unwrap(model).teacher, 'steps', 1)) > 0
-
-
-def select_backbone(model: nn.Module, source: str = 'auto'
-                    ) -> Tuple[nn.Module, str]:
-    """The backbone that ``source`` names, and the source used.
-
-    A teacher that has never been updated (a freshly built model) is not yet
-    the student's copy, so the student is used then (source ``'student'``).
-    """
-    model = unwrap(model)
-    source = resolve_source(model, source)
-    if source == 'teacher' and teacher_synced(model):
-        return model.teacher.module[0], source
-    source = 'student'
-    if not hasattr(model, 'backbone'):
-        raise AttributeError(
-            f'{type(model).__name__} has no backbone attribute')
-    return model.backbone, source
 
 
 def backbone_forward(backbone: nn.Module, inputs: torch.Tensor):
@@ -297,10 +257,7 @@ def extract_features(model: nn.Module,
         for i, batch in enumerate(dataloader):
             inputs = preprocess_single_view(model, batch)
             data = batch
-            if source == 'student' and hasattr(model, 'extract_feat'):
-                outs = model.extract_feat(inputs)
-            else:
-                outs = backbone_forward(backbone, inputs)
+            outs = backbone_forward(backbone, inputs)
             feats.append(
                 pool_features(outs, backbone, pool).detach().float().cpu())
             samples = data['data_samples']

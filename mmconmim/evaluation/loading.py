@@ -16,12 +16,13 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
+from mmconmim.apis.networks import (STUDENT_BACKBONE_PREFIX,
+                                    backbone_prefix, check_network,
+                                    has_teacher, select_backbone,
+                                    state_network, strip_prefix)
 from mmconmim.utils.export import PRETRAIN_ONLY_KEYS
-from .features import SOURCES, has_teacher, select_backbone
 
 RANDOM_INIT = ('none', 'random')
-TEACHER_PREFIX = 'teacher.module.0.'
-STUDENT_PREFIX = 'backbone.'
 
 
 def quiet_logger(name: str = 'mmconmim_monitor') -> None:
@@ -45,7 +46,7 @@ def load_config(config: str, cfg_options: Optional[dict] = None) -> Config:
 def build_model(cfg: Config, seed: int = 0) -> nn.Module:
     """The config's model, randomly initialised (``init_weights``) with
     ``seed``, in eval mode."""
-    from mmpretrain.registry import MODELS
+    from mmconmim.registry import MODELS
     model_cfg = cfg.model.copy()
     if cfg.get('data_preprocessor') is not None:
         # as the Runner does: a top-level data_preprocessor is the model's
@@ -61,37 +62,39 @@ def build_model(cfg: Config, seed: int = 0) -> nn.Module:
 
 def load_weights(model: nn.Module, checkpoint: str,
                  source: str = 'auto') -> str:
-    """Load ``checkpoint`` into ``model`` and return the source whose weights
-    it holds (``'teacher'`` / ``'student'``).
+    """Load ``checkpoint`` into ``model`` and return the network whose
+    weights it holds (``'teacher'`` / ``'student'``), chosen by the rule of
+    :mod:`mmconmim.apis.networks`.
 
-    Raises a clear error when the requested network is not in the file (a
-    ``teacher`` request on an A2MIM/CIM checkpoint or an exported backbone)
-    or when its weights do not fit the config's architecture.
+    A training checkpoint fills the whole model. An exported backbone fills
+    the network its ``meta['source']`` names (ConMIM's teacher for a
+    default export) and is reported as that network. Raises a clear error
+    when the requested network is not in the file (a ``teacher`` request on
+    an A2MIM/CIM checkpoint or an exported student) or when its weights do
+    not fit the config's architecture.
     """
-    if source not in SOURCES:
-        raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
+    check_network(source)
     ckpt = _load_checkpoint(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not state:
         raise ValueError(f'{checkpoint}: no state dict found')
     state = {(k[7:] if k.startswith('module.') else k): v
              for k, v in state.items()}
-    file_has_teacher = any(k.startswith(TEACHER_PREFIX) for k in state)
-    if source == 'teacher' and not file_has_teacher:
-        raise KeyError(
-            f'{checkpoint} holds no teacher weights ({TEACHER_PREFIX}* '
-            'keys): it is not a ConMIM runner checkpoint (A2MIM/CIM '
-            'checkpoints and exported backbones have one network); use '
-            '--source student or auto')
+    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else None
+    if source == 'auto' and not has_teacher(model):
+        source = 'student'  # the model has one network: fill that one
+    file_prefix, source = state_network(state, meta, source, checkpoint)
     if source == 'teacher' and not has_teacher(model):
         raise ValueError('source=teacher, but the config\'s model has no '
                          'teacher (only ConMIM has one)')
-    if source == 'auto':
-        source = 'teacher' if (file_has_teacher
-                               and has_teacher(model)) else 'student'
-    prefix = TEACHER_PREFIX if source == 'teacher' else STUDENT_PREFIX
+    # where this network lives in the model's own state dict
+    prefix = backbone_prefix(source) if has_teacher(model) \
+        else STUDENT_BACKBONE_PREFIX
+    if file_prefix != prefix:  # an export: move its keys to the model's
+        state = {prefix + k: v
+                 for k, v in strip_prefix(state, file_prefix).items()}
     if not any(k.startswith(prefix) for k in state):
-        raise KeyError(f'{checkpoint} has no {prefix}* weights')
+        raise KeyError(f'{checkpoint} has no {file_prefix}* weights')
     own = model.state_dict()
     wanted = [k for k in own if k.startswith(prefix)]
     shape_errors = [
@@ -114,9 +117,8 @@ def load_weights(model: nn.Module, checkpoint: str,
         raise KeyError(f'{checkpoint} lacks {len(missing)} {source} weights '
                        f'of this architecture (first: {missing[0]})')
     if source == 'teacher':
-        steps = model.teacher.steps
-        if int(steps) == 0:  # an EMA that was saved before its first step
-            steps.fill_(1)
+        # an EMA saved before its first step, or an export: it holds weights
+        model.teacher_updated = True
     return source
 
 

@@ -31,7 +31,7 @@ from .features import (backbone_forward, eval_pipeline, mmpretrain_scope,
 
 def sample_paths(cfg, num: int) -> List[str]:
     """The first ``num`` image paths of a config's training set."""
-    from mmpretrain.registry import DATASETS
+    from mmconmim.registry import DATASETS
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     return [dataset.get_data_info(i)['img_path']
             for i in range(min(num, len(dataset)))]

@@ -15,8 +15,6 @@ import torch
 # Pre-training-only parameters of a backbone (ConMIM/CIM/A2MIM mask tokens,
 # A2MIM's mask gamma); fine-tuning models lack them.
 PRETRAIN_ONLY_KEYS = ('mask_token', 'mask_gamma')
-TEACHER_BACKBONE = 'teacher.module.0.'
-STUDENT_BACKBONE = 'backbone.'
 
 
 def extract_backbone(state_dict: Dict[str, torch.Tensor],
@@ -28,28 +26,17 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor],
         source: ``'teacher'`` (ConMIM's momentum encoder, what the official
             recipe fine-tunes from), ``'student'`` (the ``backbone.*`` keys),
             or ``'auto'``: the teacher when the model has one, else the
-            student (A2MIM and CIM have a single network).
+            student (A2MIM and CIM have a single network). The rule and the
+            key prefixes come from :mod:`mmconmim.apis.networks`.
 
     Returns:
         (weights with keys ``backbone.<name>``, the source used, the dropped
         pre-training-only keys)
     """
-    has_teacher = any(k.startswith(TEACHER_BACKBONE) for k in state_dict)
-    if source == 'auto':
-        source = 'teacher' if has_teacher else 'student'
-    if source not in ('teacher', 'student'):
-        raise ValueError(f"source must be 'auto', 'teacher' or 'student', "
-                         f'got {source!r}')
-    if source == 'teacher' and not has_teacher:
-        raise KeyError(
-            f'the checkpoint has no teacher ({TEACHER_BACKBONE}* keys); it '
-            'is not a ConMIM checkpoint -- export the student instead')
-    prefix = TEACHER_BACKBONE if source == 'teacher' else STUDENT_BACKBONE
+    from mmconmim.apis.networks import state_network, strip_prefix
+    prefix, source = state_network(state_dict, None, source)
     weights, dropped = OrderedDict(), []
-    for key, value in state_dict.items():
-        if not key.startswith(prefix):
-            continue
-        name = key[len(prefix):]
+    for name, value in strip_prefix(state_dict, prefix).items():
         if name.split('.')[-1] in PRETRAIN_ONLY_KEYS:
             dropped.append(name)
             continue

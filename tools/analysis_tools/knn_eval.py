@@ -9,8 +9,10 @@ votes exp(sim / 0.07); see mmconmim/evaluation/knn.py).
 
 ROOT holds ``train/`` and ``val/``, each with one sub-folder of images per
 class (``--train DIR --val DIR`` name them separately). CHECKPOINT is a
-runner checkpoint (ConMIM: the teacher by default), an exported backbone, or
-``none`` for the randomly initialised architecture. ``--save-features``
+runner checkpoint (ConMIM: the teacher by default), an exported backbone
+(evaluated and reported as the network its metadata records), or ``none``
+for the randomly initialised architecture; the teacher/student rule is
+mmconmim/apis/networks.py's (docs/apis.md). ``--save-features``
 writes the features for ``tools/analysis_tools/linear_probe.py``.
 """
 import argparse
@@ -37,8 +39,8 @@ def add_data_args(parser):
     parser.add_argument('--train', help='labelled reference folder')
     parser.add_argument('--val', help='labelled folder to classify')
     parser.add_argument('--source', choices=SOURCES, default='auto',
-                        help='network to evaluate (auto: ConMIM teacher if '
-                        'present, else the backbone)')
+                        help='network to evaluate (auto: ConMIM\'s teacher, '
+                        'an export\'s recorded network, else the backbone)')
     parser.add_argument('--pool', choices=POOLS, default='avg',
                         help='avg: mean of the patch tokens / GAP (default);'
                         ' cls: the CLS token')

@@ -35,6 +35,7 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.utils import mkdir_or_exist  # noqa: E402
 
 import mmconmim  # noqa: E402,F401
+from mmconmim.apis.networks import select_projector  # noqa: E402
 from mmconmim.evaluation.features import (SOURCES,  # noqa: E402
                                           default_img_size, unwrap)
 from mmconmim.evaluation.loading import load_model, quiet_logger  # noqa: E402
@@ -75,14 +76,10 @@ def parse_args():
 
 
 def projector_for(model, source):
-    model = unwrap(model)
-    if source == 'teacher':
-        return model.teacher.module[1]
-    neck = getattr(model, 'neck', None)
-    if not hasattr(model, 'teacher') or neck is None:
-        raise ValueError('--embedding projected needs ConMIM\'s token-wise '
-                         'projector; this model has none (use backbone)')
-    return neck
+    try:
+        return select_projector(model, source)[0]
+    except ValueError as exc:
+        raise ValueError(f'--embedding projected: {exc}') from exc
 
 
 def main():

@@ -44,6 +44,12 @@ class ConMIMViT(BEiTPretrainViT):
         self.with_cp = with_cp
         checkpoint_beit_layers(self.layers, enable=with_cp)
 
+    def forward(self, x, mask=None):
+        """``BEiTPretrainViT.forward`` with ``mask`` optional: without a
+        mask it is the plain (unmasked) ViT, so a loaded backbone is called
+        as ``backbone(images)`` (``mmconmim.apis.load_backbone``)."""
+        return super().forward(x, mask)
+
     def init_weights(self) -> None:
         super().init_weights()
         if (isinstance(self.init_cfg, dict)

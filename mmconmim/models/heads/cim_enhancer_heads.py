@@ -25,7 +25,6 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import nn
 
 from mmconmim.registry import MODELS
@@ -91,7 +90,7 @@ class CIMRevDetHead(_FeatureMapHead):
             in_channels, self.upsample_factor**2 if shuffle else 1, 1)
         self.shuffle = nn.PixelShuffle(self.upsample_factor) \
             if shuffle else nn.Identity()
-        self.loss_module = MMPRETRAIN_MODELS.build(loss)
+        self.loss_module = MODELS.build(loss)
 
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
         """(B, h, w) logits."""
@@ -143,7 +142,7 @@ class CIMResPixHead(_FeatureMapHead):
         _positive_int(out_channels, owner, 'out_channels')
         self.conv = nn.Conv2d(in_channels, out_channels * upscale**2, 1)
         self.shuffle = nn.PixelShuffle(upscale)
-        self.loss_module = MMPRETRAIN_MODELS.build(loss)
+        self.loss_module = MODELS.build(loss)
 
     def forward(self, feats: Sequence[torch.Tensor]) -> torch.Tensor:
         """(B, out_channels, h * upscale, w * upscale) prediction."""

@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import nn
 
 from mmconmim.registry import MODELS
@@ -59,7 +58,7 @@ class CIMGenerator(BaseModule):
                              'finite (use a small value to approach argmax; '
                              'set model.generator.temperature), got '
                              f'{temperature!r}')
-        self.backbone = MMPRETRAIN_MODELS.build(backbone)
+        self.backbone = MODELS.build(backbone)
         if not hasattr(self.backbone, 'mask_token'):
             raise ValueError(
                 f'CIMGenerator: backbone {type(self.backbone).__name__} has '

@@ -23,7 +23,6 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 
 from mmconmim.registry import MODELS
@@ -122,8 +121,8 @@ class CIM(BaseSelfSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self.generator = MMPRETRAIN_MODELS.build(generator)
-        self.tokenizer = MMPRETRAIN_MODELS.build(tokenizer)
+        self.generator = MODELS.build(generator)
+        self.tokenizer = MODELS.build(tokenizer)
         self.objective = objective
         self.enhancer_loss_weight = float(enhancer_loss_weight)
         self.generator_input = generator_input

@@ -15,6 +15,7 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 from torch import nn
 
+from mmconmim.apis.networks import select_backbone
 from mmconmim.registry import MODELS
 from ..utils.ema import ForeachCosineEMA
 
@@ -41,7 +42,18 @@ class ConMIM(BaseSelfSupervisor):
 
     The pipeline packs two views per image, ``[student_view, teacher_view]``
     (weak, strong) and a patch-grid ``mask`` (True = masked).
+
+    The teacher is reached only through :attr:`teacher_backbone`,
+    :attr:`teacher_projector` and, in state dicts, the key prefixes
+    :attr:`TEACHER_BACKBONE_PREFIX` / :attr:`TEACHER_PROJECTOR_PREFIX`
+    (``mmconmim.apis.networks`` resolves teacher vs student for every tool).
     """
+
+    # State-dict prefixes of the EMA copy of ``Sequential(backbone, neck)``
+    # built in ``__init__`` (attribute ``teacher``, an averaged model whose
+    # ``module`` holds the copy). Keep them next to that attribute.
+    TEACHER_BACKBONE_PREFIX = 'teacher.module.0.'
+    TEACHER_PROJECTOR_PREFIX = 'teacher.module.1.'
 
     def __init__(self,
                  backbone: dict,
@@ -67,6 +79,30 @@ class ConMIM(BaseSelfSupervisor):
             momentum=momentum,
             end_momentum=end_momentum)
 
+    @property
+    def teacher_backbone(self) -> nn.Module:
+        """The momentum (EMA) copy of the backbone."""
+        return self.teacher.module[0]
+
+    @property
+    def teacher_projector(self) -> nn.Module:
+        """The momentum (EMA) copy of the projector (``neck``)."""
+        return self.teacher.module[1]
+
+    @property
+    def teacher_updated(self) -> bool:
+        """Whether the EMA teacher has been updated at least once (or loaded
+        from a checkpoint that was): before that it is not a copy of the
+        student but an independently initialised network."""
+        return int(self.teacher.steps) > 0
+
+    @teacher_updated.setter
+    def teacher_updated(self, value: bool) -> None:
+        """Mark the teacher as holding weights (after loading them into it
+        directly); ``False`` makes the next update copy the student."""
+        if bool(value) != self.teacher_updated:
+            self.teacher.steps.fill_(1 if value else 0)
+
     def _check_backbone_geometry(self) -> None:
         img_h, img_w = self.backbone.patch_embed.init_input_size
         patch_h, patch_w = self.backbone.patch_embed.projection.kernel_size
@@ -76,7 +112,12 @@ class ConMIM(BaseSelfSupervisor):
                 f'by its patch_size {(patch_h, patch_w)}')
 
     def extract_feat(self, inputs: torch.Tensor) -> Sequence[torch.Tensor]:
-        return self.backbone(inputs, mask=None)
+        """Unmasked features of the network ConMIM transfers: the teacher
+        once it holds weights (trained or loaded), else the student -- the
+        rule of :mod:`mmconmim.apis.networks`, which exports and tools
+        follow too."""
+        backbone, _ = select_backbone(self, 'auto')
+        return backbone(inputs, mask=None)
 
     def patch_embeddings(self, backbone: nn.Module, projector: nn.Module,
                          img: torch.Tensor,
@@ -98,10 +139,9 @@ class ConMIM(BaseSelfSupervisor):
         with torch.no_grad():
             self.teacher.update_parameters(
                 nn.Sequential(self.backbone, self.neck))
-            teacher_backbone, teacher_projector = self.teacher.module
-            teacher = self.patch_embeddings(teacher_backbone,
-                                            teacher_projector, teacher_view,
-                                            None)
+            teacher = self.patch_embeddings(self.teacher_backbone,
+                                            self.teacher_projector,
+                                            teacher_view, None)
 
         loss = self.head.loss(student, teacher, mask.flatten(1))
         return dict(loss=loss)

@@ -15,7 +15,6 @@ re-initialised afterwards.
 from typing import Optional
 
 import torch
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
 from mmconmim.registry import MODELS
 from .base import BaseImageTokenizer
@@ -60,8 +59,8 @@ class DALLETokenizer(BaseImageTokenizer):
                 raise ValueError(
                     f'DALLETokenizer: {name}.init_cfg is not supported; give '
                     f'the local weights as {name}_checkpoint')
-        self.encoder = MMPRETRAIN_MODELS.build(encoder)
-        self.decoder = MMPRETRAIN_MODELS.build(decoder)
+        self.encoder = MODELS.build(encoder)
+        self.decoder = MODELS.build(decoder)
         self.downsample = 8
         encoder_vocab = self.encoder.blocks.output.conv.w.shape[0]
         if encoder_vocab != self.decoder.vocab_size:

@@ -1,0 +1,152 @@
+"""A ready backbone from an exported or a training checkpoint.
+
+    from mmconmim.apis import load_backbone
+    backbone = load_backbone('export.pth', 'configs/demo/conmim_demo.py')
+    feats = backbone(images)  # images normalised like the config's data
+
+Which network: the rule of :mod:`mmconmim.apis.networks` (ConMIM's teacher
+by default, the only backbone of A2MIM/CIM; an export is the network it
+records).
+"""
+import os.path as osp
+from typing import Mapping, Tuple, Union
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from torch import nn
+
+from mmconmim.utils.compat import TRUST_ENV_VAR, _trusted, safe_torch_load
+from mmconmim.utils.export import PRETRAIN_ONLY_KEYS
+from .networks import state_network, strip_prefix
+
+ConfigType = Union[str, Config, Mapping, None]
+
+
+def read_checkpoint(checkpoint: str) -> Tuple[dict, dict]:
+    """(state dict without a ``module.`` wrapper prefix, meta) of a runner
+    checkpoint, an export or a bare state dict (safe loading: see
+    :func:`mmconmim.utils.safe_torch_load`)."""
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
+    ckpt = safe_torch_load(checkpoint, map_location='cpu')
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{checkpoint}: not a state dict checkpoint')
+    state = ckpt.get('state_dict', ckpt)
+    if not isinstance(state, dict) or not state or not all(
+            isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f'{checkpoint}: no tensor state dict found')
+    state = {(k[7:] if k.startswith('module.') else k): v
+             for k, v in state.items()}
+    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
+    return state, meta
+
+
+def backbone_weights(checkpoint: str, network: str = 'auto'
+                     ) -> Tuple[dict, str, dict]:
+    """(backbone weights with bare keys, ``'teacher'``/``'student'``, meta)
+    of ``checkpoint`` under the teacher/student rule."""
+    state, meta = read_checkpoint(checkpoint)
+    prefix, chosen = state_network(state, meta, network, checkpoint)
+    weights = strip_prefix(state, prefix)
+    if not weights:
+        raise KeyError(f'{checkpoint} has no {prefix}* weights')
+    return weights, chosen, meta
+
+
+def embedded_config(checkpoint: str, meta: Mapping) -> Config:
+    """The training config stored in a checkpoint (``meta['cfg']`` of a
+    runner checkpoint, ``meta['config']`` of an export). Parsing it runs
+    Python code from the file, so it needs ``MMCONMIM_TRUST_CHECKPOINTS=1``.
+    """
+    text = meta.get('cfg') or meta.get('config')
+    if not text:
+        raise ValueError(
+            f'load_backbone: {checkpoint} stores no config; pass cfg= (the '
+            'config file it was trained with, or a backbone dict)')
+    if not _trusted():
+        raise PermissionError(
+            f'load_backbone: no cfg given, and reading the config stored in '
+            f'{checkpoint} would run Python code from that file. Pass cfg= '
+            '(the config file it was trained with, or a backbone dict), or '
+            f'set {TRUST_ENV_VAR}=1 if you trust the file')
+    return Config.fromstring(str(text), '.py')
+
+
+def backbone_config(cfg: ConfigType) -> Tuple[dict, str]:
+    """(backbone config dict, default scope) from a config file, a
+    :class:`Config`, a full model dict or a backbone dict."""
+    if isinstance(cfg, str):
+        if not osp.isfile(cfg):
+            raise FileNotFoundError(f'load_backbone: config {cfg!r} does not '
+                                    'exist')
+        cfg = Config.fromfile(cfg)
+    if isinstance(cfg, Config):
+        cfg = cfg.to_dict()
+    if not isinstance(cfg, Mapping):
+        raise TypeError('load_backbone: cfg must be a config path, a Config '
+                        f'or a dict, got {type(cfg).__name__}')
+    scope = cfg.get('default_scope') or 'mmconmim'
+    for key in ('model', 'backbone'):  # a full config, then a model dict
+        if isinstance(cfg.get(key), Mapping):
+            cfg = cfg[key]
+    if 'type' not in cfg:
+        raise ValueError('load_backbone: cfg has no backbone (expected '
+                         "model.backbone, backbone, or a dict with 'type')")
+    cfg = dict(cfg)
+    cfg.pop('init_cfg', None)  # the weights come from the checkpoint
+    return cfg, scope
+
+
+def load_backbone(checkpoint: str,
+                  cfg: ConfigType = None,
+                  network: str = 'auto',
+                  device: Union[str, torch.device] = 'cpu') -> nn.Module:
+    """Build a backbone and fill it from ``checkpoint``, in eval mode.
+
+    Args:
+        checkpoint: an export of ``tools/model_converters/export_backbone.py``
+            (``backbone.*`` or bare keys, ``meta['source']`` recording the
+            network) or a training checkpoint (``iter_*.pth``).
+        cfg: the training config (file, :class:`Config` or dict), a model
+            dict, or a backbone dict. ``None`` reads the config stored in the
+            checkpoint, which needs ``MMCONMIM_TRUST_CHECKPOINTS=1``.
+        network: ``'auto'`` (default), ``'teacher'`` or ``'student'``: see
+            :mod:`mmconmim.apis.networks`.
+        device: where the backbone goes.
+
+    Returns:
+        The backbone (``mask=None`` is its default for MIM backbones), with
+        ``backbone.network`` = the network it holds. Every weight of the
+        architecture must be in the file (pre-training-only mask tokens
+        excepted) with the right shape; extra weights are refused too.
+    """
+    weights, chosen, meta = backbone_weights(checkpoint, network)
+    if cfg is None:
+        cfg = embedded_config(checkpoint, meta)
+    backbone_cfg, scope = backbone_config(cfg)
+    from mmconmim.registry import MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        backbone = MODELS.build(backbone_cfg)
+    own = backbone.state_dict()
+    mismatched = [f'{k}: checkpoint {tuple(v.shape)} vs model '
+                  f'{tuple(own[k].shape)}' for k, v in weights.items()
+                  if k in own and v.shape != own[k].shape]
+    if mismatched:
+        raise ValueError(
+            f'load_backbone: {checkpoint} does not fit the config\'s '
+            f'backbone ({len(mismatched)} shape mismatches, first: '
+            f'{mismatched[0]}); use the config it was trained with')
+    missing, unexpected = backbone.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if k.split('.')[-1] not in PRETRAIN_ONLY_KEYS
+               and not k.endswith('relative_position_index')]
+    if missing or unexpected:
+        raise KeyError(
+            f'load_backbone: {checkpoint} and the config\'s '
+            f'{type(backbone).__name__} disagree: {len(missing)} weights '
+            f'missing (first: {missing[:1]}), {len(unexpected)} unexpected '
+            f'(first: {unexpected[:1]}); use the config it was trained with')
+    backbone.network = chosen
+    backbone.to(device)
+    backbone.eval()  # some backbones' train() does not return self
+    return backbone
