@@ -43,7 +43,7 @@ BASE_REQS=(
 DOWNSTREAM_REQS=(
   "mmpretrain==1.2.0" "mmsegmentation==1.2.2" "mmdet==3.3.0"
   "ftfy" "regex" "matplotlib" "tqdm" "pycocotools" "scipy"
-  "timm" "safetensors"
+  "timm==1.0.31" "safetensors==0.8.0"
   "pytest" "pytest-timeout"
   "click" "colorama" "pandas" "tabulate" "requests"
 )
