@@ -17,7 +17,8 @@ from mmengine.registry import DefaultScope
 from torch import nn
 
 from mmconmim.utils.compat import TRUST_ENV_VAR, _trusted, safe_torch_load
-from mmconmim.utils.export import PRETRAIN_ONLY_KEYS
+from mmconmim.utils.export import (PRETRAIN_ONLY_KEYS, SHARED_REL_POS_TABLE,
+                                   drop_per_layer_copies)
 from .networks import state_network, strip_prefix
 
 ConfigType = Union[str, Config, Mapping, None]
@@ -129,6 +130,10 @@ def load_backbone(checkpoint: str,
     with DefaultScope.overwrite_default_scope(scope):
         backbone = MODELS.build(backbone_cfg)
     own = backbone.state_dict()
+    if SHARED_REL_POS_TABLE in own:
+        # exports carry per-layer copies of the shared table for fine-tuning
+        # backbones; this backbone keeps the shared one
+        weights = drop_per_layer_copies(weights)
     mismatched = [f'{k}: checkpoint {tuple(v.shape)} vs model '
                   f'{tuple(own[k].shape)}' for k, v in weights.items()
                   if k in own and v.shape != own[k].shape]

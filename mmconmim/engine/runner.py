@@ -234,7 +234,7 @@ def _examples(keys, limit=EXAMPLES) -> str:
 
 
 def _by_module(keys) -> str:
-    """'teacher.* 60, neck.* 8' -- where the keys are, then examples."""
+    """'neck.* 8, head.* 2' -- where the keys are, then examples."""
     keys = list(keys)
     if not keys:
         return 'none'

@@ -156,6 +156,22 @@ def expand_shared_rel_pos_bias(state_dict: Dict[str, torch.Tensor],
         if prefix + LAYER_REL_POS_TABLE.format(i) not in state_dict)
 
 
+def drop_per_layer_copies(state_dict: Dict[str, torch.Tensor],
+                           prefix: str = '') -> OrderedDict:
+    """The inverse of :func:`expand_shared_rel_pos_bias`: ``state_dict``
+    without the per-layer tables under ``prefix`` that equal the shared one,
+    for a backbone that keeps the shared table (pre-training layout). Tables
+    that differ from it are kept (and reported by the load as unexpected)."""
+    shared = state_dict.get(prefix + SHARED_REL_POS_TABLE)
+    if shared is None:
+        return OrderedDict(state_dict)
+    layer_table = re.compile(
+        re.escape(prefix) + r'layers\.\d+\.attn\.relative_position_bias_table$')
+    return OrderedDict(
+        (key, value) for key, value in state_dict.items()
+        if not (layer_table.match(key) and torch.equal(value, shared)))
+
+
 def same_file(path_a: str, path_b: str) -> bool:
     """Whether two paths name the same file (symlinks and hard links
     included); a path that does not exist yet names no file."""

@@ -345,8 +345,10 @@ def read_export(path: str):
         raise ConversionError(f'{path} is not a state dict')
     meta = ckpt.get('meta', {}) if isinstance(ckpt.get('meta'), dict) else {}
     state_dict = ckpt.get('state_dict', ckpt)
-    if any(k.startswith(('teacher.', 'neck.', 'head.', 'target_generator.'))
-           for k in state_dict):
+    from mmconmim.apis.networks import state_has_teacher
+    if state_has_teacher(state_dict) or any(
+            k.startswith(('neck.', 'head.', 'target_generator.'))
+            for k in state_dict):
         raise ConversionError(
             f'{path} is a full training checkpoint; export its backbone '
             'first: python tools/model_converters/export_backbone.py '
