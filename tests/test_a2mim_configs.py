@@ -298,3 +298,33 @@ def test_downstream_configs_carry_the_reference_recipe(name):
         assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.65
     if 'linear' in name:
         assert backbone.frozen_stages == 4
+
+
+def test_a2mim_vit_small_weights_load_into_its_finetune_config(tmp_path):
+    """The 768-wide A2MIM "ViT-S" loads into its own fine-tuning config:
+    every backbone key but the mask token and the pre-training final norm
+    (mean pooling uses a new fc_norm, ln2) is loaded."""
+    init_default_scope('mmpretrain')
+    pre = load(osp.join(CONFIG_DIR,
+                        'a2mim_vit-small-p16_8xb256-steplr-800e_in1k.py'))
+    torch.manual_seed(0)
+    pretrained = MODELS.build(pre.model)
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v
+             for k, v in pretrained.state_dict().items()}
+    ckpt = str(tmp_path / 'a2mim_vit_s.pth')
+    torch.save({'state_dict': state}, ckpt)
+
+    cfg = Config.fromfile(osp.join(
+        BENCHMARKS, 'vit-small-p16_a2mim-pre_8xb128-coslr-200e_in1k.py'))
+    cfg.model.backbone.init_cfg.checkpoint = ckpt
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    loaded = model.backbone.state_dict()
+    source = {k[len('backbone.'):]: v for k, v in state.items()
+              if k.startswith('backbone.')}
+    assert set(source) - set(loaded) == {'mask_token', 'ln1.weight',
+                                         'ln1.bias'}
+    assert {k for k in set(loaded) - set(source)} == {'ln2.weight',
+                                                     'ln2.bias'}
+    for key in set(source) & set(loaded):
+        assert torch.equal(loaded[key], source[key]), key
