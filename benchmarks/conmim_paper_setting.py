@@ -64,6 +64,9 @@ def parse_args():
     parser.add_argument('--lr', type=float, default=2e-3)
     parser.add_argument('--log-interval', type=int, default=10)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--abs-pos-emb', action='store_true',
+                        help='control run, NOT the paper setting: add an '
+                        'absolute position embedding (as the CPU demo does)')
     parser.add_argument('--data-root', default=osp.join(
         REPO_ROOT, 'data', 'demo', 'images'))
     parser.add_argument('--out', default=osp.join(
@@ -86,7 +89,7 @@ def build_model(args):
             drop_path_rate=0.,
             layer_scale_init_value=0.1,
             # the paper's setting: position only from the shared rel-pos bias
-            use_abs_pos_emb=False,
+            use_abs_pos_emb=args.abs_pos_emb,
             use_rel_pos_bias=False,
             use_shared_rel_pos_bias=True,
             final_norm=True,
@@ -164,6 +167,26 @@ def masked_spread(model, data):
             spreads.append(
                 (1 - sim).sum() / (k * (k - 1)))  # diagonal is 0
     return float(torch.stack(spreads).mean())
+
+
+def masked_distance_ratio(model, data):
+    """First-order version of the spread: mean pairwise distance between the
+    student's L2-normalised last-layer tokens at masked positions, divided by
+    the same among visible positions (float64; 0 = all masked identical,
+    about 1 = masked positions as distinct as the visible patches)."""
+    import torch
+    student_view = data['inputs'][0]
+    mask = torch.stack([s.mask for s in data['data_samples']]).bool()
+    with torch.no_grad():
+        tokens = model.backbone(student_view, mask)[-1]
+        tokens = tokens[:, model.backbone.num_extra_tokens:].double()
+        tokens = torch.nn.functional.normalize(tokens, dim=-1)
+        ratios = []
+        for feats, m in zip(tokens, mask.flatten(1)):
+            masked = torch.pdist(feats[m]).mean()
+            visible = torch.pdist(feats[~m]).mean()
+            ratios.append(masked / visible)
+    return float(torch.stack(ratios).mean())
 
 
 def masked_top1(model, data):
@@ -259,6 +282,7 @@ def main():
         data = model.data_preprocessor(batch, True)
         if it % args.log_interval == 0:
             spread = masked_spread(model, data)
+            ratio = masked_distance_ratio(model, data)
         with optim.optim_context(model):
             loss = model(**data, mode='loss')['loss']
         optim.update_params(loss)
@@ -271,12 +295,14 @@ def main():
         if it % args.log_interval == 0 or it == args.iters - 1:
             rec = dict(iter=it, loss=float(loss.detach()), loss_running=running,
                        masked_spread=spread,
+                       masked_distance_ratio=ratio,
                        masked_top1=masked_top1(model, data),
                        rel_pos_table_norm=float(table.detach().norm()),
                        lr=groups[0]['lr'])
             records.append(rec)
             print(f"it {it:5d}  loss {rec['loss']:.3f} (mean "
-                  f"{running:.3f})  spread {spread:.2e}  top1 "
+                  f"{running:.3f})  spread {spread:.2e}  ratio "
+                  f"{ratio:.2e}  top1 "
                   f"{rec['masked_top1']:.3f}  |table| "
                   f"{rec['rel_pos_table_norm']:.3f}  "
                   f"{time.time() - start:.0f} s", flush=True)

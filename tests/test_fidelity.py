@@ -276,3 +276,39 @@ def test_reference_rules_reproduce_the_documented_upstream_cases():
         VIT_RULES) == (1., 0.)
     assert reference_multipliers('backbone.mask_gamma',
                                  R50_300E_RULES) == (1., 1.)
+
+
+# --------------------------------------------------------------------------
+# The paper's architecture at initialisation (benchmarks/conmim_paper_setting)
+
+def test_paper_architecture_starts_with_identical_masked_tokens(monkeypatch):
+    """No absolute position embedding + a zero shared relative position
+    table: every masked patch of an image gives the same output at
+    initialisation (so the loss cannot go below log(masked tokens) until
+    the table has learned positions); with an absolute position embedding
+    (the CPU demo's switch) they differ from the start."""
+    import sys
+    from mmengine.logging import MessageHub
+    sys.path.insert(0, osp.join(REPO_ROOT, 'benchmarks'))
+    import conmim_paper_setting as bench
+    monkeypatch.setattr(sys, 'argv', [
+        'x', '--img-size', '32', '--patch-size', '8', '--unit-size', '16',
+        '--embed-dims', '32', '--num-layers', '2', '--proj-hidden', '64',
+        '--proj-out', '32', '--batch-size', '4', '--iters', '1'])
+    args = bench.parse_args()
+    init_default_scope('mmpretrain')
+    MessageHub.get_current_instance().update_info('max_iters', 1)
+    torch.manual_seed(0)
+    batch = next(iter(bench.build_loader(args)))
+    spreads = {}
+    for abs_pos in (False, True):
+        args.abs_pos_emb = abs_pos
+        torch.manual_seed(0)
+        model = bench.build_model(args)
+        model.train()
+        data = model.data_preprocessor(batch, True)
+        # 3 of 4 units of 2 x 2 patches
+        assert int(data['data_samples'][0].mask.sum()) == 12
+        spreads[abs_pos] = bench.masked_spread(model, data)
+    assert abs(spreads[False]) < 1e-6
+    assert spreads[True] > 1e-4
