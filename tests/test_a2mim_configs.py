@@ -30,10 +30,12 @@ RECIPES = {
         CNN, backbone='A2MIMResNet', width=1024, out_channels=2048,
         mask_layer=3, stride=16, fourier=(0.5, 1e-3), wrapper='OptimWrapper',
         epochs=100, batch=256, accumulate=1),
+    # the reference 300-epoch config has no mask_gamma rule: full lr, wd
     'a2mim_resnet50_8xb256-coslr-300e_in1k.py': dict(
         CNN, backbone='A2MIMResNet', width=1024, out_channels=2048,
         mask_layer=3, stride=16, fourier=(0.5, 1e-3), wrapper='OptimWrapper',
-        epochs=300, batch=256, accumulate=1),
+        epochs=300, batch=256, accumulate=1, gamma_lr_mult=1.0,
+        gamma_wd=0.05),
     'a2mim_convnext-tiny_8xb256-amp-coslr-300e_in1k.py': dict(
         CNN, backbone='A2MIMConvNeXt', width=768, out_channels=768,
         mask_layer=3, stride=32, fourier=None,
@@ -158,8 +160,9 @@ def test_config_builds_with_the_recipe_and_trains_a_step(path, image_folder):
     assert token_group['weight_decay'] == 0
     if recipe['gamma']:
         gamma_group = param_group_of(wrapper, backbone.mask_gamma)
-        assert gamma_group['lr'] == pytest.approx(recipe['lr'] * 0.1)
-        assert gamma_group['weight_decay'] == 0
+        assert gamma_group['lr'] == pytest.approx(
+            recipe['lr'] * recipe.get('gamma_lr_mult', 0.1))
+        assert gamma_group['weight_decay'] == recipe.get('gamma_wd', 0)
     assert param_group_of(wrapper, conv.weight)['weight_decay'] == 0.05
     assert param_group_of(wrapper, conv.bias)['weight_decay'] == 0
 
@@ -248,3 +251,80 @@ def test_demo_trains_and_the_visualiser_writes_a_png(tmp_path):
     with Image.open(out) as img:
         assert img.size == (1200, 600)  # 4 panels x 2 rows, 3 in at 100 dpi
         assert len(np.unique(np.asarray(img.convert('L')))) > 50
+
+
+BENCHMARKS = osp.join(REPO_ROOT, 'configs/a2mim/benchmarks')
+# fine-tune / linear configs for the reported numbers:
+# config: (backbone arch, optimizer, lr, total batch, epochs, train crop,
+#          EMA momentum (mmengine convention) or None)
+DOWNSTREAM = {
+    'resnet50_a2mim-pre_8xb256-rsb-a2-300e_in1k.py':
+        (50, 'Lamb', 5e-3, 2048, 300, 224, 1e-4),
+    'resnet50_a2mim-pre_8xb256-rsb-a3-100e_in1k.py':
+        (50, 'Lamb', 8e-3, 2048, 100, 160, None),
+    'resnet50_a2mim-pre_4xb64-linear-steplr-100e_in1k.py':
+        (50, 'SGD', 30., 256, 100, 224, None),
+    'vit-base-p16_a2mim-pre_8xb128-coslr-100e_in1k.py':
+        ('base', 'AdamW', 1e-2, 1024, 100, 224, 4e-5),
+    'vit-small-p16_a2mim-pre_8xb128-coslr-200e_in1k.py':
+        ('small', 'AdamW', 1e-2, 1024, 200, 224, None),
+    'convnext-base_a2mim-pre_8xb256-accu2-coslr-300e_in1k.py':
+        ('base', 'AdamW', 4e-3, 4096, 300, 224, 1e-4),
+}
+
+
+@pytest.mark.parametrize('name', sorted(DOWNSTREAM))
+def test_downstream_configs_carry_the_reference_recipe(name):
+    arch, optimizer, lr, batch, epochs, crop, ema = DOWNSTREAM[name]
+    cfg = Config.fromfile(osp.join(BENCHMARKS, name))
+    backbone = cfg.model.backbone
+    assert backbone.get('depth', backbone.get('arch')) == arch
+    assert backbone.init_cfg.type == 'Pretrained'
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr) == (optimizer, lr)
+    per_gpu = cfg.train_dataloader.batch_size
+    gpus = 4 if '4xb' in name else 8
+    assert gpus * per_gpu * cfg.optim_wrapper.get(
+        'accumulative_counts', 1) == batch
+    assert cfg.train_cfg.max_epochs == epochs
+    assert cfg.param_scheduler[-1].get('end', epochs) == epochs
+    crops = [t for t in cfg.train_dataloader.dataset.pipeline
+             if t['type'] == 'RandomResizedCrop']
+    assert crops[0]['scale'] == crop
+    emas = [h for h in cfg.get('custom_hooks', []) if h.type == 'EMAHook']
+    assert [h.momentum for h in emas] == ([ema] if ema else [])
+    if 'vit' in name:  # pre-trained with both position encodings
+        assert backbone.use_abs_pos_emb and backbone.use_rel_pos_bias
+        assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.65
+    if 'linear' in name:
+        assert backbone.frozen_stages == 4
+
+
+def test_a2mim_vit_small_weights_load_into_its_finetune_config(tmp_path):
+    """The 768-wide A2MIM "ViT-S" loads into its own fine-tuning config:
+    every backbone key but the mask token and the pre-training final norm
+    (mean pooling uses a new fc_norm, ln2) is loaded."""
+    init_default_scope('mmpretrain')
+    pre = load(osp.join(CONFIG_DIR,
+                        'a2mim_vit-small-p16_8xb256-steplr-800e_in1k.py'))
+    torch.manual_seed(0)
+    pretrained = MODELS.build(pre.model)
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v
+             for k, v in pretrained.state_dict().items()}
+    ckpt = str(tmp_path / 'a2mim_vit_s.pth')
+    torch.save({'state_dict': state}, ckpt)
+
+    cfg = Config.fromfile(osp.join(
+        BENCHMARKS, 'vit-small-p16_a2mim-pre_8xb128-coslr-200e_in1k.py'))
+    cfg.model.backbone.init_cfg.checkpoint = ckpt
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    loaded = model.backbone.state_dict()
+    source = {k[len('backbone.'):]: v for k, v in state.items()
+              if k.startswith('backbone.')}
+    assert set(source) - set(loaded) == {'mask_token', 'ln1.weight',
+                                         'ln1.bias'}
+    assert {k for k in set(loaded) - set(source)} == {'ln2.weight',
+                                                     'ln2.bias'}
+    for key in set(source) & set(loaded):
+        assert torch.equal(loaded[key], source[key]), key

@@ -25,9 +25,13 @@ EXPECTED = {  # arch: (width, depth, layer scale, lr)
 
 def test_the_paper_models_have_configs():
     names = [osp.basename(c) for c in CONFIGS]
+    # every pre-training row of the paper's Tables 1-3 (S 300; B 300/800;
+    # L 400/800/1600)
     assert names == [
+        'conmim_vit-base-p16_32xb64-amp-coslr-300e_in1k.py',
         'conmim_vit-base-p16_32xb64-amp-coslr-800e_in1k.py',
         'conmim_vit-large-p16_32xb64-amp-coslr-1600e_in1k.py',
+        'conmim_vit-large-p16_32xb64-amp-coslr-400e_in1k.py',
         'conmim_vit-large-p16_32xb64-amp-coslr-800e_in1k.py',
         'conmim_vit-small-p16_32xb64-amp-coslr-300e_in1k.py',
     ]
@@ -52,6 +56,7 @@ def test_config_builds_with_the_recipe(path):
     assert model.neck.fc2.out_features == 256
     assert model.teacher.momentum == 0.004
 
+    assert cfg.param_scheduler[0].end == (10 if arch == 'vit-large' else 5)
     assert cfg.optim_wrapper.optimizer.lr == lr
     assert cfg.optim_wrapper.optimizer.betas == (0.9, 0.98)
     assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
@@ -123,3 +128,86 @@ def test_views_visualisation_writes_a_png(tmp_path):
     with Image.open(out) as img:
         assert img.size == (900, 600)  # 3 panels x 2 rows at 100 dpi
         assert len(np.unique(np.asarray(img.convert('L')))) > 50
+
+
+FINETUNE_DIR = osp.join(REPO_ROOT, 'configs/conmim/benchmarks')
+# config: (arch, img_size, epochs, warmup, lr, batch per GPU x accumulation,
+#          layer decay, drop path)
+FINETUNE = {
+    'vit-small-p16_conmim-pre_8xb128-coslr-100e_in1k.py':
+        ('deit-small', 224, 100, 20, 4e-3, 128, 1, 0.65, 0.1),
+    'vit-base-p16_conmim-pre_8xb128-coslr-100e_in1k.py':
+        ('base', 224, 100, 20, 4e-3, 128, 1, 0.65, 0.1),
+    'vit-large-p16_conmim-pre_8xb64-accu2-coslr-50e_in1k.py':
+        ('large', 224, 50, 5, 1e-3, 64, 2, 0.75, 0.2),
+    'vit-small-p16_conmim-pre-ft224_8xb64-coslr-10e_in1k-384px.py':
+        ('deit-small', 384, 10, 1, 5e-5, 64, 1, 0.65, 0.1),
+    'vit-base-p16_conmim-pre-ft224_8xb64-coslr-10e_in1k-384px.py':
+        ('base', 384, 10, 1, 5e-5, 64, 1, 0.65, 0.1),
+}
+
+
+@pytest.mark.parametrize('name', sorted(FINETUNE))
+def test_finetune_configs_carry_their_recipe(name):
+    (arch, img_size, epochs, warmup, lr, batch, accumulate, layer_decay,
+     drop_path) = FINETUNE[name]
+    cfg = Config.fromfile(osp.join(FINETUNE_DIR, name))
+    backbone = cfg.model.backbone
+    assert (backbone.arch, backbone.img_size) == (arch, img_size)
+    assert backbone.drop_path_rate == drop_path
+    # the paper's architecture: relative position bias only
+    assert not backbone.use_abs_pos_emb and backbone.use_rel_pos_bias
+    assert backbone.out_type == 'avg_featmap'
+    assert cfg.train_cfg.max_epochs == epochs
+    assert cfg.param_scheduler[0].end == warmup
+    assert cfg.param_scheduler[-1].end == epochs
+    assert cfg.optim_wrapper.optimizer.lr == lr
+    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == layer_decay
+    assert cfg.train_dataloader.batch_size == batch
+    assert cfg.optim_wrapper.get('accumulative_counts', 1) == accumulate
+    assert cfg.auto_scale_lr.base_batch_size == 8 * batch
+    crops = [t for t in cfg.train_dataloader.dataset.pipeline
+             if t['type'] == 'RandomResizedCrop']
+    assert crops[0]['scale'] == img_size
+    test_ops = {t['type']: t for t in cfg.val_dataloader.dataset.pipeline}
+    assert test_ops['CenterCrop']['crop_size'] == img_size
+    if img_size == 384:  # crop ratio 1.0 at >= 384 px, as the official
+        assert test_ops['ResizeEdge']['scale'] == 384
+        assert cfg.model.head.init_cfg.type == 'Pretrained'
+
+
+def test_384px_config_continues_from_the_224px_classifier(tmp_path):
+    """The 384-px config loads a 224-px fine-tuned classifier: backbone and
+    head weights, relative position tables resized from 27^2 to 47^2 (+3)."""
+    init_default_scope('mmpretrain')
+    small = 'vit-small-p16_conmim-pre_8xb128-coslr-100e_in1k.py'
+    cfg224 = Config.fromfile(osp.join(FINETUNE_DIR, small))
+    cfg224.model.backbone.init_cfg = None
+    torch.manual_seed(0)
+    model224 = MODELS.build(cfg224.model)
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v
+             for k, v in model224.state_dict().items()}
+    ckpt = str(tmp_path / 'ft224.pth')
+    torch.save({'state_dict': state}, ckpt)
+
+    cfg = Config.fromfile(osp.join(
+        FINETUNE_DIR,
+        'vit-small-p16_conmim-pre-ft224_8xb64-coslr-10e_in1k-384px.py'))
+    cfg.model.backbone.init_cfg.checkpoint = ckpt
+    cfg.model.head.init_cfg.checkpoint = ckpt
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    assert torch.equal(model.head.fc.weight, state['head.fc.weight'])
+    assert torch.equal(model.backbone.ln2.weight, state['backbone.ln2.weight'])
+    key = 'layers.3.attn.qkv.weight'
+    assert torch.equal(model.backbone.state_dict()[key],
+                       state['backbone.' + key])
+    table = model.backbone.layers[0].attn.relative_position_bias_table
+    assert table.shape == (47**2 + 3, 6)
+    src = state['backbone.layers.0.attn.relative_position_bias_table']
+    assert src.shape == (27**2 + 3, 6)
+    # the 3 CLS entries are carried over, the grid is interpolated
+    assert torch.equal(table[-3:], src[-3:])
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, 384, 384), mode='tensor')
+    assert out.shape == (1, 1000)

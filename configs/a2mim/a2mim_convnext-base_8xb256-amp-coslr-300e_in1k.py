@@ -10,4 +10,9 @@ _base_ = [
 
 model = dict(backbone=dict(arch='base'), neck=dict(in_channels=1024))
 
-optim_wrapper = dict(type='MixedPrecisionOptimWrapper')
+# Reference decay rules (openmixup convnext_*_l3_*_init_*_ep300.py): those of
+# the CNN schedule plus 'gamma' (layer scale) without decay; LayerNorm
+# weights keep wd 0.05 (the reference's norm regex matches no ConvNeXt name).
+optim_wrapper = dict(
+    type='MixedPrecisionOptimWrapper',
+    paramwise_cfg=dict(custom_keys={'gamma': dict(decay_mult=0.)}))

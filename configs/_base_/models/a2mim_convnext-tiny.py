@@ -3,7 +3,8 @@
 # spatial map, no drop path.
 # Mask token after the last downsample layer, before stage 4 (7x7x768 at
 # 224 px, stride 32 -- not 16 as for ResNet), residual, gamma init 1e-6.
-# Decoder 768 -> 32^2 * 3 channels + PixelShuffle(32).
+# Decoder 768 -> 32^2 * 3 channels + PixelShuffle(32), conv init
+# trunc-normal(0.02) with zero bias (reference NonLinearMIMNeck).
 # Loss: focal-L1 on masked pixels only; the ImageNet ConvNeXt recipes set
 # the Fourier weight lambda to 0, so no Fourier loss is built.
 model = dict(
@@ -16,7 +17,7 @@ model = dict(
         gap_before_final_norm=False,
         mask_layer=3,
         mask_gamma_init=1e-6),
-    neck=dict(type='SimMIMLinearDecoder', in_channels=768, encoder_stride=32),
+    neck=dict(type='A2MIMLinearDecoder', in_channels=768, encoder_stride=32),
     head=dict(
         type='A2MIMHead',
         loss=dict(

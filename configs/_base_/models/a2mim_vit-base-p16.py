@@ -6,9 +6,11 @@
 # CLS token and the position embedding), no gamma.
 # Decoder 768 -> 16^2 * 3 channels + PixelShuffle(16).
 # Loss: L1 on masked pixels + 0.1 * focal frequency loss (w_u = 0).
-# BEiT's q/v-only attention bias is used (the reference has a k bias too,
-# which shifts every logit of a query equally: softmax ignores it), so the
-# weights load into the BEiTViT of the fine-tuning/segmentation configs.
+# Attention biases: learnable q and v biases, k bias fixed at 0 -- both in
+# the reference (openmixup MultiheadAttentionWithRPE) and in mmpretrain's
+# BEiTViT -- so the weights load into the BEiTViT of the fine-tuning and
+# segmentation configs. Relative position tables start at zero, the decoder
+# conv at trunc-normal(0.02) with zero bias, as in the reference.
 model = dict(
     type='A2MIM',
     backbone=dict(
@@ -26,7 +28,7 @@ model = dict(
         out_indices=-1,
         mask_layer=0,
         mask_gamma_init=None),
-    neck=dict(type='SimMIMLinearDecoder', in_channels=768, encoder_stride=16),
+    neck=dict(type='A2MIMLinearDecoder', in_channels=768, encoder_stride=16),
     head=dict(
         type='A2MIMHead',
         loss=dict(type='MaskedPixelLoss', criterion='L1'),

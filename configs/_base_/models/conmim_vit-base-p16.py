@@ -1,8 +1,9 @@
 # ConMIM model: BEiT-style ViT-B/16 student (mask token, shared relative
 # position bias, layer scale 0.1, no absolute position embedding), a 3-layer
 # token-wise projector (768 -> 4096 -> 4096 -> 256, no biases, BN + ReLU, last
-# BN without affine), and an EMA teacher of both (0.996 -> 1, i.e. mmengine
-# momentum 0.004 -> 0).
+# BN without affine; Linear weights trunc-normal 0.02 truncated at +-0.02 as
+# in the official code), and an EMA teacher of both (0.996 -> 1, i.e.
+# mmengine momentum 0.004 -> 0).
 model = dict(
     type='ConMIM',
     backbone=dict(
@@ -19,7 +20,7 @@ model = dict(
         out_type='raw',
         out_indices=-1),
     neck=dict(
-        type='NonLinearNeck',
+        type='ConMIMProjector',
         in_channels=768,
         hid_channels=4096,
         out_channels=256,

@@ -63,8 +63,9 @@ class A2MIMViT(ResidualMaskTokenMixin, BEiTViT):
 
     def init_weights(self) -> None:
         """SimMIM-style init (as mmpretrain's ``SimMIMSwinTransformer``):
-        Linear weights trunc-normal(0.02) with zero bias, LayerNorm 1/0, and
-        trunc-normal(0.02) position embedding, CLS token and mask token."""
+        Linear weights trunc-normal(0.02) with zero bias, LayerNorm 1/0,
+        trunc-normal(0.02) position embedding, CLS token and mask token, and
+        zero relative position tables (as the reference SimMIMViT)."""
         super().init_weights()
         if (isinstance(self.init_cfg, dict)
                 and self.init_cfg['type'] == 'Pretrained'):
@@ -80,6 +81,13 @@ class A2MIMViT(ResidualMaskTokenMixin, BEiTViT):
         for param in (self.pos_embed, self.cls_token, self.mask_token):
             if param is not None:
                 trunc_normal_(param, std=.02)
+        # The reference's relative position tables start at zero (openmixup
+        # MultiheadAttentionWithRPE); mmpretrain's BEiTAttention draws them
+        # from trunc-normal(0.02).
+        for module in self.modules():
+            table = getattr(module, 'relative_position_bias_table', None)
+            if isinstance(table, nn.Parameter):
+                nn.init.zeros_(table)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor = None):
         if mask is None:

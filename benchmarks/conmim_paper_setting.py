@@ -1,0 +1,332 @@
+"""Scale evidence: the paper's ConMIM architecture learns on a CPU.
+
+    OMP_NUM_THREADS=1 python benchmarks/conmim_paper_setting.py \
+        [--img-size 32] [--patch-size 4] [--unit-size 8] [--iters 600] \
+        [--out work_dirs/conmim_paper_setting.json]
+
+The paper's backbone (Yi et al., ICLR 2023, Sec. 4; official
+``--abs_pos_emb`` off, ``--rel_pos_bias`` on) has **no absolute position
+embedding**: position enters only through one shared relative position bias
+table, initialised to zero. At initialisation every masked patch of an image
+therefore has the same input (the mask token) and, with a zero bias, the same
+attention over the same keys: all masked positions give the *same* student
+embedding. For identical queries the contrastive loss of an image is at least
+log(M), M = number of masked patches (Jensen: the mean of -log p_j over the M
+masked labels is >= -log(mean p_j) >= -log(1/M)). So
+
+* the spread of the student's masked embeddings (mean pairwise 1 - cosine
+  within an image, last backbone layer) is exactly 0 at iteration 0, and
+* a loss below log(M) is only possible once the relative position bias has
+  learned to tell masked positions apart ("symmetry break").
+
+This script pre-trains that architecture (``ConMIMViT`` with
+``use_abs_pos_emb=False, use_shared_rel_pos_bias=True``, layer scale 0.1,
+3-layer BN projector, EMA teacher, ``DenoisingContrastLoss`` at tau 0.1) at a
+small size on the bundled photographs (data/demo/images) through the
+paper's two-view pipeline (shared flip + RandomResizedCrop, strong
+photometric ops on the teacher view, unit masking at 0.75), and logs every
+``--log-interval`` iterations: the loss, log(M), log(N), the masked-token
+spread, the masked-row top-1 of the contrastive task (chance 1/N) and the
+norm of the shared relative position table. It prints the first iteration
+whose running-mean loss is below log(M) and writes everything to ``--out``.
+
+Sizes are defaults, not the paper's (ViT-S/B/L at 224 px): see
+benchmarks/conmim_paper_setting.md for a recorded run.
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import platform
+import sys
+import time
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--img-size', type=int, default=32)
+    parser.add_argument('--patch-size', type=int, default=4)
+    parser.add_argument('--unit-size', type=int, default=8,
+                        help='mask unit in px (random_mps32 at 224 px)')
+    parser.add_argument('--mask-ratio', type=float, default=0.75)
+    parser.add_argument('--embed-dims', type=int, default=96)
+    parser.add_argument('--num-layers', type=int, default=4)
+    parser.add_argument('--num-heads', type=int, default=4)
+    parser.add_argument('--proj-hidden', type=int, default=384)
+    parser.add_argument('--proj-out', type=int, default=96)
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--iters', type=int, default=600)
+    parser.add_argument('--warmup', type=int, default=30)
+    parser.add_argument('--lr', type=float, default=2e-3)
+    parser.add_argument('--log-interval', type=int, default=10)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--abs-pos-emb', action='store_true',
+                        help='control run, NOT the paper setting: add an '
+                        'absolute position embedding (as the CPU demo does)')
+    parser.add_argument('--data-root', default=osp.join(
+        REPO_ROOT, 'data', 'demo', 'images'))
+    parser.add_argument('--out', default=osp.join(
+        REPO_ROOT, 'work_dirs', 'conmim_paper_setting.json'))
+    return parser.parse_args()
+
+
+def build_model(args):
+    from mmpretrain.registry import MODELS
+    cfg = dict(
+        type='ConMIM',
+        backbone=dict(
+            type='ConMIMViT',
+            arch=dict(embed_dims=args.embed_dims,
+                      num_layers=args.num_layers,
+                      num_heads=args.num_heads,
+                      feedforward_channels=args.embed_dims * 4),
+            img_size=args.img_size,
+            patch_size=args.patch_size,
+            drop_path_rate=0.,
+            layer_scale_init_value=0.1,
+            # the paper's setting: position only from the shared rel-pos bias
+            use_abs_pos_emb=args.abs_pos_emb,
+            use_rel_pos_bias=False,
+            use_shared_rel_pos_bias=True,
+            final_norm=True,
+            out_type='raw',
+            out_indices=-1),
+        neck=dict(
+            type='ConMIMProjector', in_channels=args.embed_dims,
+            hid_channels=args.proj_hidden, out_channels=args.proj_out,
+            num_layers=3, with_bias=False, with_last_bn=True,
+            with_last_bn_affine=False, with_avg_pool=False,
+            norm_cfg=dict(type='BN1d')),
+        head=dict(type='MIMHead',
+                  loss=dict(type='DenoisingContrastLoss', temperature=0.1)),
+        momentum=0.004,
+        end_momentum=0.,
+        data_preprocessor=dict(
+            type='SelfSupDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            to_rgb=True))
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def build_loader(args):
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import default_collate
+    from mmpretrain.registry import DATASETS
+    base = Config.fromfile(osp.join(
+        REPO_ROOT, 'configs', '_base_', 'datasets',
+        'imagenet_bs64_conmim-224.py'))
+    pipeline = [
+        dict(type='RobustLoadImageFromFile'),
+        dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+        dict(type='RandomResizedCrop', scale=args.img_size,
+             crop_ratio_range=(0.08, 1.0),
+             aspect_ratio_range=(3. / 4., 4. / 3.),
+             interpolation='bicubic', backend='pillow'),
+        dict(type='MultiView', num_views=[1, 1],
+             transforms=[[], base.teacher_photometric]),
+        dict(type='UnitMaskGenerator', input_size=args.img_size,
+             mask_patch_size=args.unit_size,
+             model_patch_size=args.patch_size, mask_ratio=args.mask_ratio),
+        dict(type='PackInputs'),
+    ]
+    dataset = DATASETS.build(dict(type='CustomDataset',
+                                  data_root=args.data_root,
+                                  with_label=False, pipeline=pipeline))
+    gen = torch.Generator().manual_seed(args.seed)
+    sampler = torch.utils.data.RandomSampler(
+        dataset, replacement=True, num_samples=args.iters * args.batch_size,
+        generator=gen)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=args.batch_size, sampler=sampler,
+        num_workers=0, collate_fn=default_collate, drop_last=True)
+
+
+def masked_spread(model, data):
+    """Mean over images of the mean pairwise (1 - cosine) between the
+    student's last-layer tokens at masked positions (0 = all identical)."""
+    import torch
+    student_view = data['inputs'][0]
+    mask = torch.stack([s.mask for s in data['data_samples']]).bool()
+    with torch.no_grad():
+        tokens = model.backbone(student_view, mask)[-1]
+        tokens = tokens[:, model.backbone.num_extra_tokens:]
+        tokens = torch.nn.functional.normalize(tokens, dim=-1)
+        spreads = []
+        for feats, m in zip(tokens, mask.flatten(1)):
+            x = feats[m]
+            sim = x @ x.t()
+            k = x.shape[0]
+            spreads.append(
+                (1 - sim).sum() / (k * (k - 1)))  # diagonal is 0
+    return float(torch.stack(spreads).mean())
+
+
+def masked_distance_ratio(model, data):
+    """First-order version of the spread: mean pairwise distance between the
+    student's L2-normalised last-layer tokens at masked positions, divided by
+    the same among visible positions (float64; 0 = all masked identical,
+    about 1 = masked positions as distinct as the visible patches)."""
+    import torch
+    student_view = data['inputs'][0]
+    mask = torch.stack([s.mask for s in data['data_samples']]).bool()
+    with torch.no_grad():
+        tokens = model.backbone(student_view, mask)[-1]
+        tokens = tokens[:, model.backbone.num_extra_tokens:].double()
+        tokens = torch.nn.functional.normalize(tokens, dim=-1)
+        ratios = []
+        for feats, m in zip(tokens, mask.flatten(1)):
+            masked = torch.pdist(feats[m]).mean()
+            visible = torch.pdist(feats[~m]).mean()
+            ratios.append(masked / visible)
+    return float(torch.stack(ratios).mean())
+
+
+def masked_top1(model, data):
+    """Fraction of masked student rows whose most similar teacher patch (of
+    the same image) is the one at the same position."""
+    import torch
+    student_view, teacher_view = data['inputs']
+    mask = torch.stack([s.mask for s in data['data_samples']]).bool()
+    with torch.no_grad():
+        s = model.patch_embeddings(model.backbone, model.neck, student_view,
+                                   mask)
+        t_backbone, t_proj = model.teacher.module
+        t = model.patch_embeddings(t_backbone, t_proj, teacher_view, None)
+        logits = torch.einsum('bnc,bkc->bnk',
+                              torch.nn.functional.normalize(s, dim=-1),
+                              torch.nn.functional.normalize(t, dim=-1))
+        pred = logits.argmax(-1)
+        target = torch.arange(pred.shape[1]).expand_as(pred)
+        m = mask.flatten(1)
+    return float((pred[m] == target[m]).float().mean())
+
+
+def main():
+    args = parse_args()
+    import torch
+    from mmengine.logging import MessageHub
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+
+    import mmconmim  # noqa: F401
+
+    init_default_scope('mmpretrain')
+    import logging
+
+    from mmengine.logging import MMLogger
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    import random
+
+    import numpy as np
+    random.seed(args.seed)
+    np.random.seed(args.seed)  # mmcv/mmpretrain transforms draw from numpy
+    torch.manual_seed(args.seed)
+    grid = args.img_size // args.patch_size
+    num_patches = grid * grid
+    units = (args.img_size // args.unit_size)**2
+    scale = args.unit_size // args.patch_size
+    num_masked = math.ceil(units * args.mask_ratio) * scale * scale
+
+    MessageHub.get_current_instance().update_info('max_iters', args.iters)
+    model = build_model(args)
+    model.train()
+    # The paper's decay groups (no decay on 1-D params, cls_token,
+    # pos_embed; decay on mask_token and the rel-pos table), fp32 on CPU.
+    optim = build_optim_wrapper(model, dict(
+        type='OptimWrapper',
+        constructor='TrainableParamsOptimWrapperConstructor',
+        optimizer=dict(type='AdamW', lr=args.lr, betas=(0.9, 0.98),
+                       eps=1e-8, weight_decay=0.05),
+        clip_grad=dict(max_norm=3.0),
+        paramwise_cfg=dict(flat_decay_mult=0., custom_keys={
+            'cls_token': dict(decay_mult=0.),
+            'pos_embed': dict(decay_mult=0.)})))
+    groups = optim.optimizer.param_groups
+    base_lrs = [g['lr'] for g in groups]
+
+    def set_lr(it):  # linear warmup from 0, cosine to 1e-5 (per iteration)
+        if it < args.warmup:
+            factor = (it + 1) / args.warmup
+        else:
+            progress = (it - args.warmup) / max(1, args.iters - args.warmup)
+            factor = None
+        for g, base in zip(groups, base_lrs):
+            if factor is not None:
+                g['lr'] = base * factor
+            else:
+                g['lr'] = 1e-5 + (base - 1e-5) * 0.5 * (
+                    1 + math.cos(math.pi * progress))
+
+    loader = build_loader(args)
+    table = model.backbone.rel_pos_bias.relative_position_bias_table
+    print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, '
+          f'{platform.processor() or platform.machine()}')
+    print(f'{args.img_size} px, patch {args.patch_size} ({num_patches} '
+          f'patches), unit {args.unit_size} px, {num_masked} masked per '
+          f'image: log(M) = {math.log(num_masked):.3f}, log(N) = '
+          f'{math.log(num_patches):.3f}')
+    records = []
+    window = []
+    first_below = None
+    start = time.time()
+    for it, batch in enumerate(loader):
+        set_lr(it)
+        data = model.data_preprocessor(batch, True)
+        if it % args.log_interval == 0:
+            spread = masked_spread(model, data)
+            ratio = masked_distance_ratio(model, data)
+        with optim.optim_context(model):
+            loss = model(**data, mode='loss')['loss']
+        optim.update_params(loss)
+        window.append(float(loss.detach()))
+        window = window[-args.log_interval:]
+        running = sum(window) / len(window)
+        if first_below is None and len(window) == args.log_interval and \
+                running < math.log(num_masked):
+            first_below = it + 1
+        if it % args.log_interval == 0 or it == args.iters - 1:
+            rec = dict(iter=it, loss=float(loss.detach()), loss_running=running,
+                       masked_spread=spread,
+                       masked_distance_ratio=ratio,
+                       masked_top1=masked_top1(model, data),
+                       rel_pos_table_norm=float(table.detach().norm()),
+                       lr=groups[0]['lr'])
+            records.append(rec)
+            print(f"it {it:5d}  loss {rec['loss']:.3f} (mean "
+                  f"{running:.3f})  spread {spread:.2e}  ratio "
+                  f"{ratio:.2e}  top1 "
+                  f"{rec['masked_top1']:.3f}  |table| "
+                  f"{rec['rel_pos_table_norm']:.3f}  "
+                  f"{time.time() - start:.0f} s", flush=True)
+            dump(args, num_patches, num_masked, first_below, start, records)
+    dump(args, num_patches, num_masked, first_below, start, records)
+    print(f'first iteration with the running loss (last '
+          f'{args.log_interval}) below log(M): {first_below}')
+    print(f'written {args.out}')
+
+
+def dump(args, num_patches, num_masked, first_below, start, records):
+    """Write the curve so far (a partial run keeps its records)."""
+    import torch
+    result = dict(
+        args=vars(args), num_patches=num_patches, num_masked=num_masked,
+        log_num_masked=math.log(num_masked),
+        log_num_patches=math.log(num_patches),
+        first_iter_running_loss_below_log_masked=first_below,
+        torch=torch.__version__, threads=torch.get_num_threads(),
+        seconds=time.time() - start, records=records)
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    with open(args.out, 'w') as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
