@@ -280,3 +280,35 @@ def test_the_resnet50_export_loads_into_the_transfer_configs(
         sorted(set(loaded) ^ set(teacher))[:5])
     for key, value in teacher.items():
         assert torch.equal(loaded[key], value), key
+
+
+def test_the_cnn_demo_trains_and_its_teacher_loads(tmp_path):
+    """configs/demo/conmim_cnn_demo.py through tools/train.py (2 iterations,
+    real pipeline: 96-px views, 3 x 3 masks), then the teacher back through
+    mmconmim.apis.load_backbone, equal to the checkpoint's teacher."""
+    from mmconmim.apis import load_backbone
+    work_dir = str(tmp_path / 'demo')
+    run_tool([
+        'tools/train.py', 'configs/demo/conmim_cnn_demo.py', '--work-dir',
+        work_dir, '--cfg-options', 'train_cfg.max_iters=2',
+        'default_hooks.checkpoint.interval=2',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'train_dataloader.batch_size=4'
+    ])
+    ckpt = osp.join(work_dir, 'iter_2.pth')
+    state = torch.load(ckpt, map_location='cpu',
+                       weights_only=False)['state_dict']
+    assert int(state['teacher.steps']) == 2
+    teacher_keys = [k for k in state if k.startswith('teacher.module.')]
+    student_keys = [k for k in state if k.startswith(('backbone.', 'neck.'))]
+    assert len(teacher_keys) == len(student_keys) > 0
+    backbone = load_backbone(
+        ckpt, osp.join(REPO_ROOT, 'configs/demo/conmim_cnn_demo.py'))
+    assert backbone.network == 'teacher'
+    loaded = backbone.state_dict()
+    for key, value in loaded.items():
+        assert torch.equal(value, state['teacher.module.0.' + key]), key
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert backbone(x)[-1].shape == (2, 128, 3, 3)
