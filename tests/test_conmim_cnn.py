@@ -205,6 +205,34 @@ def test_cnn_configs_build_with_the_right_projector(name, channels):
         cfg.train_dataloader.batch_size * 8 == 2048
 
 
+def test_convnext_tiny_config_steps_at_224_through_its_pipeline(tmp_path):
+    """The shipped pipeline gives 7 x 7 masks with 37 units masked, and the
+    ConvNeXt-T model takes a step on them (its backbone has no SyncBN)."""
+    from mmengine.dataset import default_collate
+    from mmpretrain.registry import DATASETS
+
+    from helpers import write_images
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(osp.join(
+        CNN_CONFIGS, 'conmim_convnext-tiny_8xb256-amp-coslr-300e_in1k.py'))
+    folder = write_images(str(tmp_path / 'imgs'), num=2, size=256)
+    dataset = DATASETS.build(dict(type='CustomDataset', data_root=folder,
+                                  with_label=False,
+                                  pipeline=cfg.train_pipeline))
+    batch = default_collate([dataset[0], dataset[1]])
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    data = model.data_preprocessor(batch, True)
+    assert [v.shape for v in data['inputs']] == [(2, 3, 224, 224)] * 2
+    mask = data['data_samples'][0].mask
+    assert mask.shape == (7, 7) and int(mask.sum()) == 37
+    loss = model(**data, mode='loss')['loss']
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.backbone.mask_token.grad.abs().sum() > 0
+
+
 # ------------------------------------------------------------- transfer
 def randomised_state(model, seed):
     gen = torch.Generator().manual_seed(seed)
