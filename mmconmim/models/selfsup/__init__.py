@@ -1,5 +1,6 @@
 from .a2mim import A2MIM, mean_fill
 from .cim import CIM
 from .conmim import ConMIM
+from .conmim_cnn import ConMIMCNN
 
-__all__ = ['A2MIM', 'CIM', 'ConMIM', 'mean_fill']
+__all__ = ['A2MIM', 'CIM', 'ConMIM', 'ConMIMCNN', 'mean_fill']
