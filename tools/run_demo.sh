@@ -3,13 +3,24 @@
 # photographs (data/demo/images), on CPU, in a few minutes.
 #   bash tools/run_demo.sh [WORK_DIR [train.py args...]]
 # Writes WORK_DIR/iter_300.pth (student, teacher, optimizer, ...) and
-# WORK_DIR/views.png (images, their two views and masks). A WORK_DIR holding
-# an earlier run is refused by tools/train.py; add --resume or --overwrite
+# WORK_DIR/views.png (images, their two views and masks). Without WORK_DIR,
+# the demo writes to work_dirs/conmim_demo, or, when that already holds an
+# earlier run, to a new work_dirs/conmim_demo_<date>_<time> (the earlier run
+# is kept). A WORK_DIR you name that holds an earlier run is refused by
+# tools/train.py; add --resume or --overwrite
 # (e.g. bash tools/run_demo.sh work_dirs/conmim_demo --overwrite).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-WORK_DIR=${1:-work_dirs/conmim_demo}
-shift || true
+if [ $# -ge 1 ]; then
+  WORK_DIR=$1
+  shift
+else
+  WORK_DIR=work_dirs/conmim_demo
+  if [ -e "$WORK_DIR/last_checkpoint" ]; then
+    WORK_DIR="work_dirs/conmim_demo_$(date +%Y%m%d_%H%M%S)"
+    echo "work_dirs/conmim_demo holds an earlier run (kept); this run writes to $WORK_DIR"
+  fi
+fi
 bash tools/bootstrap.sh
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 PY=.venv/bin/python
