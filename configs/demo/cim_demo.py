@@ -30,6 +30,7 @@ vocab_size = 512
 
 model = dict(
     objective='respix',
+    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
         arch=dict(
             _delete_=True,
