@@ -170,3 +170,15 @@ def test_single_view_preprocessing_is_the_first_view_of_forward(two_views):
     got = preprocess_single_view(_WithPreprocessor(dp),
                                  dict(inputs=list(view_a)))
     torch.testing.assert_close(got, expected)
+
+
+def test_decode_ids_rejects_out_of_range_ids_on_cpu():
+    from mmconmim.models.tokenizers.dalle_decoder import DALLEDecoder
+    decoder = DALLEDecoder(n_init=8, n_hid=64, n_blk_per_group=1,
+                           vocab_size=512)
+    ids = torch.zeros(1, 2, 2, dtype=torch.long)
+    assert decoder.decode_ids(ids).shape[-2:] == (16, 16)
+    for bad in (-1, 512):
+        ids[0, 1, 1] = bad
+        with pytest.raises(ValueError, match=r'must lie in \[0, 512\)'):
+            decoder.decode_ids(ids)
