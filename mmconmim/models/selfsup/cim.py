@@ -30,6 +30,7 @@ from ..losses.cim_revdet_loss import replaced_token_labels
 from ..tokenizers.logit_laplace import LOGIT_LAPLACE_EPS, unmap_pixels
 from ..utils.pixel_normalization import denormalize_pixels, normalize_pixels
 
+
 class Corruption(NamedTuple):
     """One batch through CIM's corruption path (:meth:`CIM.corrupt`)."""
     golden: torch.Tensor  #: (B, h, w) dVAE token ids of the original
