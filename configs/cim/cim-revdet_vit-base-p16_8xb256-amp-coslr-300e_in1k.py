@@ -15,4 +15,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-model = dict(objective='revdet')
+model = dict(
+    objective='revdet',
+    # the dataset's views decide the pixel spaces (view A, dVAE view B)
+    data_preprocessor={{_base_.data_preprocessor}})

@@ -9,7 +9,7 @@ _base_ = [
     '../_base_/models/a2mim_resnet50.py',
     '../_base_/datasets/imagenet_bs256_a2mim-cnn-224.py',
     '../_base_/schedules/a2mim_adamw_coslr.py',
-    '../_base_/default_runtime.py',
+    './_base_/demo_runtime.py',
 ]
 
 img_size = 128
@@ -65,11 +65,3 @@ param_scheduler = [
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
 auto_scale_lr = dict(base_batch_size=16)
-
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(
-        type='SafeCheckpointHook', by_epoch=False, interval=100,
-        max_keep_ckpts=2))
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-log_processor = dict(by_epoch=False)

@@ -19,7 +19,7 @@ _base_ = [
     '../_base_/models/cim_vit-base-p16.py',
     '../_base_/datasets/imagenet_bs256_cim-224.py',
     '../_base_/schedules/cim_adamw_coslr-300e.py',
-    '../_base_/default_runtime.py',
+    './_base_/demo_runtime.py',
 ]
 
 img_size = 128
@@ -30,6 +30,7 @@ vocab_size = 512
 
 model = dict(
     objective='respix',
+    data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(
         arch=dict(
             _delete_=True,
@@ -113,11 +114,3 @@ param_scheduler = [
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
 auto_scale_lr = dict(base_batch_size=16)
-
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(
-        type='SafeCheckpointHook', by_epoch=False, interval=100,
-        max_keep_ckpts=2))
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-log_processor = dict(by_epoch=False)

@@ -15,7 +15,7 @@ _base_ = [
     '../_base_/models/conmim_vit-base-p16.py',
     '../_base_/datasets/imagenet_bs64_conmim-224.py',
     '../_base_/schedules/conmim_adamw_coslr.py',
-    '../_base_/default_runtime.py',
+    './_base_/demo_runtime.py',
 ]
 
 img_size = 64
@@ -82,11 +82,3 @@ param_scheduler = [
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
 auto_scale_lr = dict(base_batch_size=32)
-
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(
-        type='SafeCheckpointHook', by_epoch=False, interval=100,
-        max_keep_ckpts=2))
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-log_processor = dict(by_epoch=False)

@@ -210,24 +210,25 @@ def num_classes_of(loader) -> Optional[int]:
 @torch.no_grad()
 def preprocess_single_view(model: nn.Module, batch: dict) -> torch.Tensor:
     """Normalise a batch of single-view images as the model's data
-    preprocessor normalises its first (or only) view.
+    preprocessor normalises its first (or only) view, through its public
+    ``forward``.
 
-    The multi-view preprocessors (``TwoNormDataPreprocessor`` of CIM/BEiT)
-    expect a list of two views and would misread a single batch tensor, so
-    the channel order and mean/std are applied here directly.
+    The two-view preprocessor (``TwoNormDataPreprocessor`` of CIM/BEiT)
+    expects a list ``[view_A, view_B]`` and would read a batch tensor as a
+    list of views, so it is given the batch as both views and the first is
+    kept.
     """
+    from mmpretrain.models.utils import TwoNormDataPreprocessor
     dp = model.data_preprocessor
     inputs = batch['inputs']
     if isinstance(inputs, (list, tuple)):
         inputs = torch.stack(list(inputs))
-    device = next(model.parameters()).device
-    inputs = inputs.to(device)
-    if getattr(dp, '_channel_conversion', False):
-        inputs = inputs[:, [2, 1, 0], ...]
-    inputs = inputs.float()
-    if getattr(dp, '_enable_normalize', False):
-        inputs = (inputs - dp.mean) / dp.std
-    return inputs
+    if isinstance(dp, TwoNormDataPreprocessor):
+        inputs = dp(dict(inputs=[inputs, inputs], data_samples=None))[
+            'inputs'][0]
+    else:
+        inputs = dp(dict(inputs=inputs, data_samples=None))['inputs']
+    return inputs.float()  # a non-normalising preprocessor keeps uint8
 
 
 def extract_features(model: nn.Module,

@@ -25,6 +25,7 @@ from mmpretrain.models.utils.attention import (BEiTAttention,
                                                MultiheadAttention)
 from torch import nn
 
+from mmconmim.models.utils.fused_attention import beit_attention_logits
 from .features import (backbone_forward, eval_pipeline, mmpretrain_scope,
                        preprocess_single_view)
 
@@ -157,25 +158,10 @@ def attention_weights(attn: nn.Module, x: torch.Tensor,
     Supports ``BEiTAttention`` (q/v bias, its own relative position bias
     table and a shared ``rel_pos_bias``) and ``MultiheadAttention``.
     """
-    B, N, _ = x.shape
     if isinstance(attn, BEiTAttention):
-        if attn.bias == 'qv_bias':
-            bias = torch.cat((attn.q_bias, torch.zeros_like(attn.v_bias),
-                              attn.v_bias))
-            qkv = F.linear(x, attn.qkv.weight, bias)
-        else:
-            qkv = attn.qkv(x)
-        qkv = qkv.reshape(B, N, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)
-        logits = (qkv[0] * attn.scale) @ qkv[1].transpose(-2, -1)
-        if attn.relative_position_bias_table is not None:
-            Wh, Ww = attn.window_size
-            table = attn.relative_position_bias_table[
-                attn.relative_position_index.view(-1)].view(
-                    Wh * Ww + 1, Wh * Ww + 1, -1)
-            logits = logits + table.permute(2, 0, 1).unsqueeze(0)
-        if rel_pos_bias is not None:
-            logits = logits + rel_pos_bias
+        logits = beit_attention_logits(attn, x, rel_pos_bias)[0]
     elif isinstance(attn, MultiheadAttention):
+        B, N, _ = x.shape
         qkv = attn.qkv(x).reshape(B, N, 3, attn.num_heads,
                                   attn.head_dims).permute(2, 0, 3, 1, 4)
         sdpa = attn.scaled_dot_product_attention

@@ -29,6 +29,8 @@ from mmengine.utils import mkdir_or_exist  # noqa: E402
 from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
 
 import mmconmim  # noqa: E402,F401
+from mmconmim.models.utils.pixel_normalization import (  # noqa: E402
+    denormalize_pixels)
 from mmconmim.utils.checkpoint_info import checkpoint_label  # noqa: E402
 
 TITLES = ('input', 'masked input (mean fill)', 'reconstruction', 'target')
@@ -48,7 +50,7 @@ def parse_args():
 
 def to_image(normalised: torch.Tensor, preprocessor) -> np.ndarray:
     """(C, H, W) normalised RGB -> (H, W, C) floats in [0, 1]."""
-    img = normalised * preprocessor.std + preprocessor.mean
+    img = denormalize_pixels(preprocessor, normalised)
     return (img / 255.).clamp(0, 1).permute(1, 2, 0).numpy()
 
 

@@ -1,8 +1,8 @@
 # CIM with a ViT-B/16 enhancer (Fang et al., ICLR 2023).
 #
 # Values marked "knob" are config fields whose paper setting is NOT confirmed
-# (paper Tables 13-15 could not be checked); the defaults follow
-# ../shared/spec/cim.md: BEiT's recipe, ELECTRA's loss weight.
+# (paper Tables 13-15 could not be checked); the defaults are BEiT's recipe
+# and ELECTRA's loss weight (docs/cim.md, "Knobs").
 #
 # Frozen DALL-E dVAE: local weights converted once with
 #   python tools/model_converters/dalle_to_mmconmim.py encoder.pkl data/dalle/encoder.pth

@@ -29,7 +29,7 @@ model = dict(
         with_last_bn=True,
         with_last_bn_affine=False,
         with_avg_pool=False,
-        # Plain per-GPU BN as in the reference; 'DistBN1d' syncs across ranks.
+        # Plain per-GPU BN as in the reference; 'DistBN' syncs across ranks.
         norm_cfg=dict(type='BN1d')),
     head=dict(
         type='MIMHead',

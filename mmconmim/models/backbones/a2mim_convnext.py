@@ -8,6 +8,7 @@ The A2MIM ConvNeXt recipes use ``mask_layer=3``: after the last downsample,
 on the 7 x 7 x C map at 224 px (stride 32) -- not stride 16 as for ResNet.
 """
 import math
+from typing import Optional
 
 import torch
 from mmpretrain.models.backbones import ConvNeXt
@@ -46,7 +47,7 @@ class A2MIMConvNeXt(ResidualMaskTokenMixin, ConvNeXt):
                               channels_last=False,
                               gamma_init=mask_gamma_init)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor = None):
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None):
         if mask is None:
             return super().forward(x)
         outs = []

@@ -9,6 +9,7 @@ token goes onto the stage-3 output (14 x 14 x 1024 at 224 px, stride 16),
 right before ``layer4``.
 """
 import math
+from typing import Optional
 
 import torch
 from mmpretrain.models.backbones import ResNet
@@ -61,7 +62,7 @@ class A2MIMResNet(ResidualMaskTokenMixin, ResNet):
             x = self.relu(self.norm1(self.conv1(x)))
         return self.maxpool(x)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor = None):
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None):
         if mask is None:
             return super().forward(x)
         x = self._stem(x)

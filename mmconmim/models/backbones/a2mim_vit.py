@@ -15,6 +15,8 @@ layer_scale_init_value=0.1, final_norm=True, out_type='featmap')``).
 * ``k`` in 1..num_layers -- on the input of the k-th transformer layer
   (``layers[k - 1]``, i.e. after k - 1 layers), patch tokens only.
 """
+from typing import Optional
+
 import torch
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones import BEiTViT
@@ -44,7 +46,8 @@ class A2MIMViT(ResidualMaskTokenMixin, BEiTViT):
     """
 
     def __init__(self, arch='base', mask_layer: int = 0,
-                 mask_gamma_init: float = None, with_cp: bool = False,
+                 mask_gamma_init: Optional[float] = None,
+                 with_cp: bool = False,
                  **kwargs) -> None:
         super().__init__(arch=arch, **kwargs)
         self.with_cp = with_cp
@@ -89,7 +92,7 @@ class A2MIMViT(ResidualMaskTokenMixin, BEiTViT):
             if isinstance(table, nn.Parameter):
                 nn.init.zeros_(table)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor = None):
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None):
         if mask is None:
             return super().forward(x)
         B = x.shape[0]

@@ -18,7 +18,7 @@ Sampling is not differentiable and the decoder is frozen, so L_E never
 reaches the generator. After pre-training only the enhancer (``backbone``)
 is kept.
 """
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -28,16 +28,21 @@ from mmpretrain.structures import DataSample
 from mmconmim.registry import MODELS
 from ..losses.cim_revdet_loss import replaced_token_labels
 from ..tokenizers.logit_laplace import LOGIT_LAPLACE_EPS, unmap_pixels
+from ..utils.pixel_normalization import denormalize_pixels, normalize_pixels
 
-# View A: ImageNet normalisation for generator and enhancer; view B: the
-# dVAE's map_pixels space, (x + 31.875) / 318.75 = 0.8 * x / 255 + 0.1.
-DEFAULT_DATA_PREPROCESSOR = dict(
-    type='TwoNormDataPreprocessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
-    second_mean=[-31.875, -31.875, -31.875],
-    second_std=[318.75, 318.75, 318.75],
-    to_rgb=True)
+
+class Corruption(NamedTuple):
+    """One batch through CIM's corruption path (:meth:`CIM.corrupt`)."""
+    golden: torch.Tensor  #: (B, h, w) dVAE token ids of the original
+    logits: torch.Tensor  #: (M, vocab) generator logits, M masked tokens
+    ids: torch.Tensor  #: (B, h, w) sampled ids at masked, golden elsewhere
+    image: torch.Tensor  #: (B, 3, H, W) rendering, enhancer normalisation
+
+    @property
+    def replaced(self) -> torch.Tensor:
+        """(B, h, w) REVDET labels: 1 where the sampled id differs from the
+        golden one."""
+        return replaced_token_labels(self.ids, self.golden)
 
 
 @MODELS.register_module()
@@ -67,9 +72,10 @@ class CIM(BaseSelfSupervisor):
         resize_mode (str): Interpolation of the decoded image to the size of
             view A (``'bilinear'``, ``'bicubic'``, ``'nearest'``,
             ``'area'``). Defaults to ``'bilinear'`` (knob).
-        data_preprocessor (dict, optional): A ``TwoNormDataPreprocessor``
-            whose second view is in the dVAE's map_pixels space. Defaults to
-            BEiT's (ImageNet mean/std, second mean -31.875, std 318.75).
+        data_preprocessor (dict): A ``TwoNormDataPreprocessor`` whose
+            second view is in the dVAE's map_pixels space (second mean
+            -31.875, std 318.75); required, the configs take it from
+            ``configs/_base_/datasets/imagenet_bs256_cim-224.py``.
 
     The pipeline packs two views of the same crop, ``[view_A, view_B]``
     (``RandomResizedCropAndInterpolationWithTwoPic``), and a token-grid
@@ -113,8 +119,6 @@ class CIM(BaseSelfSupervisor):
         if resize_mode not in self.RESIZE_MODES:
             raise ValueError(f'CIM: resize_mode must be one of '
                              f'{self.RESIZE_MODES}, got {resize_mode!r}')
-        if data_preprocessor is None:
-            data_preprocessor = dict(DEFAULT_DATA_PREPROCESSOR)
         super().__init__(
             backbone=backbone,
             head=head,
@@ -135,30 +139,30 @@ class CIM(BaseSelfSupervisor):
     # ------------------------------------------------------------------
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
+        """CIM's loss for one batch (paper Sec. 2, Fig. 1b).
+
+        Args:
+            inputs: ``[view_A, view_B]``: view A in the enhancer's
+                normalisation (generator and enhancer input, RESPIX
+                target), view B in the dVAE's map_pixels space.
+            data_samples: one per image, each with a token-grid ``mask``
+                (True = masked) on the tokenizer's grid.
+
+        Returns:
+            ``loss_gen`` (L_G, cross-entropy of the generator at the masked
+            positions), ``loss_enh`` (lambda * L_E of the chosen objective)
+            and, not optimised, ``gen_acc`` and ``replaced_ratio``.
+        """
         img, img_tok = inputs  # view A (enhancer space), view B ([0.1, 0.9])
         mask = torch.stack([s.mask for s in data_samples]).bool()  # (B, h, w)
+        corruption = self.corrupt(img, img_tok, mask)
+        golden, logits = corruption.golden, corruption.logits
 
-        # 1. golden tokens of the frozen dVAE encoder
-        golden = self.tokenizer.encode(img_tok)
-        self._check_batch(mask, golden, img, img_tok)
-
-        # 2. the generator predicts the golden tokens at masked positions
-        logits = self.generator(self.generator_view(img, img_tok), mask)
+        # L_G: the generator predicts the golden tokens at masked positions
         loss_gen = self.generator.loss(logits, golden[mask])
-
-        # 3. sample replacements at masked positions, golden ids elsewhere
-        corrupted_ids = self.generator.corrupt(logits, golden, mask)
-
-        # 4. the frozen decoder renders the WHOLE mixed grid (no pasting)
-        corrupted = self.render(corrupted_ids, img.shape[-2:])
-
-        # 5. the enhancer learns from the corrupted image only
-        feats = self.backbone(corrupted)
-        replaced = replaced_token_labels(corrupted_ids, golden)
-        if self.objective == 'respix':
-            loss_enh = self.head.loss(feats, img)  # all original pixels
-        else:
-            loss_enh = self.head.loss(feats, replaced)
+        # L_E: the enhancer learns from the corrupted image only
+        feats = self.backbone(corruption.image)
+        loss_enh = self.head.loss(feats, self.head_target(img, corruption))
 
         with torch.no_grad():
             gen_acc = (logits.argmax(-1) == golden[mask]).float().mean()
@@ -166,7 +170,39 @@ class CIM(BaseSelfSupervisor):
             loss_gen=loss_gen,
             loss_enh=self.enhancer_loss_weight * loss_enh,
             gen_acc=gen_acc,
-            replaced_ratio=replaced.mean())
+            replaced_ratio=corruption.replaced.mean())
+
+    def corrupt(self, img: torch.Tensor, img_tok: torch.Tensor,
+                mask: torch.Tensor) -> Corruption:
+        """Encode -> generate -> sample -> render: the corrupted image of a
+        batch (paper Sec. 2.1).
+
+        Args:
+            img: view A (B, 3, H, W) in the enhancer's normalisation.
+            img_tok: view B in the dVAE's map_pixels space.
+            mask: (B, h, w) bool token-grid mask (True = masked).
+
+        Returns:
+            :class:`Corruption`. Sampling draws from the global RNG once per
+            masked token; the generator logits keep their graph (L_G),
+            nothing else does.
+        """
+        # 1. golden tokens of the frozen dVAE encoder
+        golden = self.tokenizer.encode(img_tok)
+        self._check_batch(mask, golden, img, img_tok)
+        # 2. the generator predicts the golden tokens at masked positions
+        logits = self.generator(self.generator_view(img, img_tok), mask)
+        # 3. sample replacements at masked positions, golden ids elsewhere
+        ids = self.generator.corrupt(logits, golden, mask)
+        # 4. the frozen decoder renders the WHOLE mixed grid (no pasting)
+        image = self.render(ids, img.shape[-2:])
+        return Corruption(golden=golden, logits=logits, ids=ids, image=image)
+
+    def head_target(self, img: torch.Tensor,
+                    corruption: Corruption) -> torch.Tensor:
+        """What the enhancer head learns: all original pixels (RESPIX) or
+        the per-token replaced labels (REVDET)."""
+        return img if self.objective == 'respix' else corruption.replaced
 
     def extract_feat(self, inputs: torch.Tensor):
         return self.backbone(inputs)
@@ -176,13 +212,11 @@ class CIM(BaseSelfSupervisor):
     # ------------------------------------------------------------------
     def to_enhancer_space(self, img01: torch.Tensor) -> torch.Tensor:
         """[0, 1] RGB -> the enhancer's normalisation (view A's space)."""
-        dp = self.data_preprocessor
-        return (img01 * 255. - dp.mean) / dp.std
+        return normalize_pixels(self.data_preprocessor, img01 * 255.)
 
     def from_enhancer_space(self, img: torch.Tensor) -> torch.Tensor:
         """View A's normalisation -> [0, 1] RGB."""
-        dp = self.data_preprocessor
-        return (img * dp.std + dp.mean) / 255.
+        return denormalize_pixels(self.data_preprocessor, img) / 255.
 
     def generator_view(self, img: torch.Tensor,
                        img_tok: torch.Tensor) -> torch.Tensor:
@@ -216,23 +250,20 @@ class CIM(BaseSelfSupervisor):
         prediction with its target)."""
         img, img_tok = inputs
         mask = torch.stack([s.mask for s in data_samples]).bool()
-        golden = self.tokenizer.encode(img_tok)
-        self._check_batch(mask, golden, img, img_tok)
-        logits = self.generator(self.generator_view(img, img_tok), mask)
-        corrupted_ids = self.generator.corrupt(logits, golden, mask)
-        corrupted = self.render(corrupted_ids, img.shape[-2:])
-        feats = self.backbone(corrupted)
+        corruption = self.corrupt(img, img_tok, mask)
+        feats = self.backbone(corruption.image)
         out = dict(
             original=self.from_enhancer_space(img).clamp(0, 1),
-            golden_decoded=self.tokenizer.decode(golden),
-            corrupted=self.from_enhancer_space(corrupted).clamp(0, 1),
+            golden_decoded=self.tokenizer.decode(corruption.golden),
+            corrupted=self.from_enhancer_space(corruption.image).clamp(0, 1),
             mask=mask,
-            golden=golden,
-            corrupted_ids=corrupted_ids,
-            replaced=replaced_token_labels(corrupted_ids, golden))
+            golden=corruption.golden,
+            corrupted_ids=corruption.ids,
+            replaced=corruption.replaced)
         if self.objective == 'respix':
             out['prediction'] = self.head(feats)
-            out['target'] = self.head.loss_module.target(img)
+            out['target'] = self.head.loss_module.target(
+                self.head_target(img, corruption))
         else:
             out['prediction'] = torch.sigmoid(self.head(feats))
         return out
@@ -242,11 +273,15 @@ class CIM(BaseSelfSupervisor):
     # ------------------------------------------------------------------
     def _check_pixel_spaces(self) -> None:
         dp = self.data_preprocessor
-        if not hasattr(dp, 'second_mean') or not getattr(
-                dp, '_enable_normalize', False):
+        if getattr(dp, 'second_mean', None) is None or getattr(
+                dp, 'mean', None) is None:  # mean: registered if normalising
             raise ValueError(
                 'CIM: data_preprocessor must be a TwoNormDataPreprocessor '
-                'with mean/std (view A) and second_mean/second_std (view B)')
+                'with mean/std (view A) and second_mean/second_std (view B), '
+                f'got {type(dp).__name__}; configs take it from '
+                'configs/_base_/datasets/imagenet_bs256_cim-224.py '
+                '(model.data_preprocessor, or the top-level '
+                'data_preprocessor that the Runner passes to the model)')
         # View B must land in the dVAE's map_pixels space: 0 -> 0.1,
         # 255 -> 0.9.
         lo = (0. - dp.second_mean) / dp.second_std

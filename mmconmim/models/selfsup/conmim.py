@@ -130,6 +130,28 @@ class ConMIM(BaseSelfSupervisor):
 
     def loss(self, inputs: List[torch.Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, torch.Tensor]:
+        """Denoising-contrast loss of one batch (paper Sec. 3, Eq. 3)::
+
+            x_s, x_t = inputs                 # weak view, strong view
+            s = proj(f(x_s, mask))            # student: masked patches
+            teacher = ema(teacher, student)   # momentum update, no grad
+            t = sg(proj_t(f_t(x_t)))          # teacher: full view
+            s, t = normalize(s), normalize(t) # (B, N, C'), CLS dropped
+            logits = s @ t^T / tau            # per image: (N, N)
+            loss = cross_entropy(logits[mask], arange(N)[mask])
+
+        i.e. each masked student patch must pick out the teacher patch at
+        its own position among all patches of the same image.
+
+        Args:
+            inputs: ``[student_view, teacher_view]`` of the same crop,
+                normalised by the data preprocessor.
+            data_samples: one per image, each with a patch-grid ``mask``
+                (True = masked).
+
+        Returns:
+            ``dict(loss=...)``.
+        """
         student_view, teacher_view = inputs  # weak + mask, strong + full
         mask = torch.stack([sample.mask for sample in data_samples]).bool()
         self._check_inputs(student_view, teacher_view, mask)

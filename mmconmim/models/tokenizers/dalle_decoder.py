@@ -166,6 +166,24 @@ class DALLEDecoder(BaseModule):
             raise ValueError('input must have dtype torch.float32')
         return self.blocks(x)
 
+    def _check_id_range(self, ids: torch.Tensor) -> None:
+        """Out-of-range ids would index the weight table wrongly (negative
+        ones wrap around silently). On CPU this raises at once; on an
+        accelerator reading the answer back would stall every training step
+        on a device-to-host sync, so the check is queued with
+        ``torch._assert_async`` and a failure surfaces at the next
+        synchronisation (as a device-side assert that ends the process).
+        """
+        if not ids.numel():
+            return
+        message = f'token ids must lie in [0, {self.vocab_size})'
+        in_range = (ids.min() >= 0) & (ids.max() < self.vocab_size)
+        if ids.device.type == 'cpu':
+            if not in_range:
+                raise ValueError(message)
+        else:
+            torch._assert_async(in_range, message)
+
     def decode_ids(self, ids: torch.Tensor) -> torch.Tensor:
         """Token ids (B, h, w) -> (B, 2 * output_channels, 8h, 8w).
 
@@ -178,8 +196,7 @@ class DALLEDecoder(BaseModule):
                              f'{tuple(ids.shape)}')
         if ids.dtype not in (torch.int64, torch.int32):
             raise ValueError(f'token ids must be integers, got {ids.dtype}')
-        if ids.numel() and (ids.min() < 0 or ids.max() >= self.vocab_size):
-            raise ValueError(f'token ids must lie in [0, {self.vocab_size})')
+        self._check_id_range(ids)
         conv = self.blocks.input
         table = conv.w[:, :, 0, 0].float().t()  # (vocab, n_init)
         x = table[ids.long()].permute(0, 3, 1, 2) + conv.b.float().view(

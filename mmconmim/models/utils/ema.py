@@ -4,22 +4,26 @@ fused pass.
 Same maths and state as mmpretrain's :class:`CosineEMA` (mmengine convention:
 ``avg = (1 - m) * avg + m * src`` with ``m`` annealed by cosine from
 ``momentum`` to ``end_momentum`` over ``max_iters``); ConMIM's official
-teacher momentum 0.996 -> 1 is ``momentum=0.004, end_momentum=0``. Two
-differences, both for correctness and speed rather than behaviour:
+teacher momentum 0.996 -> 1 is ``momentum=0.004, end_momentum=0``.
+
+It subclasses mmengine's :class:`BaseAveragedModel` and keeps its
+``update_parameters`` (first-step copy, ``interval``, buffer sync, step
+count); only two things differ from ``CosineEMA``:
 
 * momenta are validated with errors that name the field, and the closed range
   [0, 1] is allowed (``momentum=1`` makes the teacher a copy of the student,
-  ``0`` freezes it; mmengine's base class asserts ``0 < m < 1``);
-* all parameters are updated with one ``torch._foreach_lerp_`` call instead
-  of a Python loop over tensors (numerically the same update, written as a
-  lerp).
+  ``0`` freezes it; ``ExponentialMovingAverage`` asserts ``0 < m < 1``);
+* :meth:`avg_func` is called by the base class once per tensor; inside
+  :meth:`update_parameters` it only collects the pairs, and all of them are
+  then updated with one ``torch._foreach_lerp_`` call instead of one kernel
+  per tensor (the same lerp, per element).
 """
 import math
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import torch
 from mmengine.logging import MessageHub
-from mmpretrain.models.utils import CosineEMA
+from mmengine.model import BaseAveragedModel
 from torch import nn
 
 from mmconmim.registry import MODELS
@@ -32,8 +36,8 @@ def check_momentum(value, name: str) -> float:
 
 
 @MODELS.register_module()
-class ForeachCosineEMA(CosineEMA):
-    """:class:`CosineEMA` with validated momenta and a foreach update.
+class ForeachCosineEMA(BaseAveragedModel):
+    """Cosine-momentum EMA with validated momenta and a foreach update.
 
     Args:
         model (nn.Module): The module to average (deep-copied).
@@ -54,16 +58,13 @@ class ForeachCosineEMA(CosineEMA):
                  update_buffers: bool = False) -> None:
         momentum = check_momentum(momentum, 'momentum')
         end_momentum = check_momentum(end_momentum, 'end_momentum')
-        # The base class asserts 0 < momentum < 1; give it a valid value and
-        # set the real one afterwards.
-        super().__init__(model, momentum=0.5, end_momentum=end_momentum,
-                         interval=interval, device=device,
+        super().__init__(model, interval=interval, device=device,
                          update_buffers=update_buffers)
         self.momentum = momentum
-        self._avg = list(self.avg_parameters.values())
-        self._float_idx = [
-            i for i, p in enumerate(self._avg) if p.dtype.is_floating_point
-        ]
+        self.end_momentum = end_momentum
+        # (averaged, source) pairs collected during update_parameters
+        self._pending: Optional[List[Tuple[torch.Tensor,
+                                           torch.Tensor]]] = None
 
     def current_momentum(self, steps: int) -> float:
         """The momentum ``m`` used by the update at step ``steps``."""
@@ -79,20 +80,25 @@ class ForeachCosineEMA(CosineEMA):
         return self.end_momentum - (self.end_momentum -
                                      self.momentum) * cosine
 
+    def avg_func(self, averaged_param: torch.Tensor,
+                 source_param: torch.Tensor, steps: torch.Tensor) -> None:
+        """``averaged = lerp(averaged, source, m(steps))``, in place; within
+        :meth:`update_parameters` deferred to one fused call."""
+        if self._pending is not None:
+            self._pending.append((averaged_param, source_param))
+        else:
+            averaged_param.lerp_(source_param,
+                                 self.current_momentum(int(steps)))
+
     @torch.no_grad()
     def update_parameters(self, model: nn.Module) -> None:
-        src = (model.state_dict() if self.update_buffers else dict(
-            model.named_parameters()))
-        src = [src[k] for k in self.avg_parameters]
-        steps = int(self.steps)
-        if steps == 0:
-            torch._foreach_copy_(self._avg, [s.detach() for s in src])
-        elif steps % self.interval == 0:
-            weight = self.current_momentum(steps)
-            avg = [self._avg[i] for i in self._float_idx]
-            new = [src[i].detach().to(avg[0].device) for i in self._float_idx]
-            torch._foreach_lerp_(avg, new, weight)
-        if not self.update_buffers:
-            for b_avg, b_src in zip(self.module.buffers(), model.buffers()):
-                b_avg.copy_(b_src)
-        self.steps += 1
+        steps = int(self.steps)  # the base class increments it
+        self._pending = []
+        try:
+            super().update_parameters(model)
+            if self._pending:
+                averaged, source = (list(t) for t in zip(*self._pending))
+                torch._foreach_lerp_(averaged, source,
+                                     self.current_momentum(steps))
+        finally:
+            self._pending = None

@@ -16,47 +16,70 @@ pass. Two drop-in replacements (same parameters, buffers and state dict):
   kernel and this is slower than ``'matmul'``; it is offered for GPUs, where
   the memory-efficient kernel accepts such masks.
 
-Both equal the original in fp32 to 1e-5 (tests/test_performance.py).
+Both equal the original in fp32 to 1e-5 (tests/test_performance.py). The
+q/k/v projection and the bias sum are :func:`beit_qkv` and
+:func:`beit_relative_bias`, shared with the attention maps of
+:mod:`mmconmim.evaluation.maps`.
 """
+from typing import Optional, Tuple
+
 import torch
 import torch.nn.functional as F
 from mmpretrain.models.utils.attention import BEiTAttention
 
 
+def beit_qkv(attn: BEiTAttention, x: torch.Tensor
+             ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """q, k, v (each (B, heads, N, head_dim)) of ``BEiTAttention`` ``attn``
+    for its input ``x`` (B, N, C), with its q/v bias (k has none)."""
+    B, N, _ = x.shape
+    if attn.bias == 'qv_bias':
+        qkv_bias = torch.cat((attn.q_bias, torch.zeros_like(attn.v_bias),
+                              attn.v_bias))
+        qkv = F.linear(x, attn.qkv.weight, qkv_bias)
+    else:
+        qkv = attn.qkv(x)
+    return qkv.reshape(B, N, 3, attn.num_heads,
+                       -1).permute(2, 0, 3, 1, 4).unbind(0)
+
+
+def beit_relative_bias(attn: BEiTAttention,
+                       rel_pos_bias: Optional[torch.Tensor] = None
+                       ) -> Optional[torch.Tensor]:
+    """The (heads, N, N) sum of the layer's own relative position bias and
+    the shared ``rel_pos_bias``; None when there is neither."""
+    bias = None
+    if attn.relative_position_bias_table is not None:
+        Wh, Ww = attn.window_size
+        bias = attn.relative_position_bias_table[
+            attn.relative_position_index.view(-1)].view(
+                Wh * Ww + 1, Wh * Ww + 1, -1).permute(2, 0, 1)
+    if rel_pos_bias is not None:
+        bias = rel_pos_bias if bias is None else bias + rel_pos_bias
+    return bias
+
+
+def beit_attention_logits(attn: BEiTAttention, x: torch.Tensor,
+                          rel_pos_bias: Optional[torch.Tensor] = None
+                          ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Pre-softmax attention logits (B, heads, N, N) and v of
+    ``BEiTAttention``: ``scale * q k^T + bias``, the bias cast to the logits'
+    dtype (no fp32 promotion under autocast; a no-op in fp32)."""
+    q, k, v = beit_qkv(attn, x)
+    logits = (q * attn.scale) @ k.transpose(-2, -1)
+    bias = beit_relative_bias(attn, rel_pos_bias)
+    if bias is not None:
+        logits = logits + bias.to(logits.dtype)
+    return logits, v
+
+
 class FastBEiTAttention(BEiTAttention):
     """``BEiTAttention`` with the relative bias in the logits' dtype."""
 
-    def _qkv(self, x):
-        B, N, _ = x.shape
-        if self.bias == 'qv_bias':
-            qkv_bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias),
-                                  self.v_bias))
-            qkv = F.linear(x, self.qkv.weight, qkv_bias)
-        else:
-            qkv = self.qkv(x)
-        return qkv.reshape(B, N, 3, self.num_heads,
-                           -1).permute(2, 0, 3, 1, 4).unbind(0)
-
-    def _bias(self, rel_pos_bias):
-        """The (H, N, N) sum of the layer's own and the shared bias."""
-        bias = None
-        if self.relative_position_bias_table is not None:
-            Wh, Ww = self.window_size
-            bias = self.relative_position_bias_table[
-                self.relative_position_index.view(-1)].view(
-                    Wh * Ww + 1, Wh * Ww + 1, -1).permute(2, 0, 1)
-        if rel_pos_bias is not None:
-            bias = rel_pos_bias if bias is None else bias + rel_pos_bias
-        return bias
-
     def forward(self, x, rel_pos_bias=None):
         B, N, C = x.shape
-        q, k, v = self._qkv(x)
-        attn = (q * self.scale) @ k.transpose(-2, -1)
-        bias = self._bias(rel_pos_bias)
-        if bias is not None:
-            attn = attn + bias.to(attn.dtype)
-        attn = self.attn_drop(attn.softmax(dim=-1))
+        logits, v = beit_attention_logits(self, x, rel_pos_bias)
+        attn = self.attn_drop(logits.softmax(dim=-1))
         x = (attn @ v).transpose(1, 2).reshape(B, N, C)
         return self.proj_drop(self.proj(x))
 
@@ -66,8 +89,8 @@ class FusedBEiTAttention(FastBEiTAttention):
 
     def forward(self, x, rel_pos_bias=None):
         B, N, C = x.shape
-        q, k, v = self._qkv(x)
-        bias = self._bias(rel_pos_bias)
+        q, k, v = beit_qkv(self, x)
+        bias = beit_relative_bias(self, rel_pos_bias)
         if bias is not None:
             bias = bias.unsqueeze(0).to(q.dtype)
         x = F.scaled_dot_product_attention(
