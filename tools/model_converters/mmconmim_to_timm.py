@@ -83,22 +83,19 @@ def _layer_count(state_dict, pattern):
 
 
 def _drop_per_layer_copies(state_dict):
-    """The state dict without per-layer relative position tables that are
-    copies of the shared one; refuses tables that differ from it (a model
-    fine-tuned with per-layer tables has no shared table to keep)."""
-    shared = state_dict['rel_pos_bias.relative_position_bias_table']
-    kept = OrderedDict()
-    for key, value in state_dict.items():
-        if re.fullmatch(r'layers\.\d+\.attn\.relative_position_bias_table',
-                        key):
-            if not torch.equal(value, shared):
-                raise ConversionError(
-                    f'{key} differs from the shared relative position table '
-                    'rel_pos_bias.relative_position_bias_table: the export '
-                    'holds both kinds with different values; remove one '
-                    'before converting')
-            continue
-        kept[key] = value
+    """The state dict without the per-layer copies of the shared relative
+    position table (:func:`mmconmim.utils.export.drop_per_layer_copies`);
+    refuses per-layer tables that differ from it (a model fine-tuned with
+    per-layer tables has no shared table to keep)."""
+    from mmconmim.utils.export import drop_per_layer_copies
+    kept = drop_per_layer_copies(state_dict)
+    differing = [k for k in kept if re.fullmatch(
+        r'layers\.\d+\.attn\.relative_position_bias_table', k)]
+    if differing:
+        raise ConversionError(
+            f'{differing[0]} differs from the shared relative position table '
+            'rel_pos_bias.relative_position_bias_table: the export holds '
+            'both kinds with different values; remove one before converting')
     return kept
 
 
