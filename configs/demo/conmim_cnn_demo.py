@@ -8,7 +8,12 @@
 # (16-32-64-128), the mask token before the last stage (stride 16, 6 x 6),
 # patch embeddings from the stride-32 last stage, projector
 # 128 -> 512 -> 512 -> 128.
-_base_ = '../conmim/cnn/conmim_resnet50_8xb256-coslr-300e_in1k.py'
+_base_ = [
+    '../_base_/models/conmim_resnet50.py',
+    '../_base_/datasets/imagenet_bs64_conmim-224.py',
+    '../_base_/schedules/a2mim_adamw_coslr.py',
+    './_base_/demo_runtime.py',
+]
 
 img_size = 96
 mask_unit = 32
@@ -68,11 +73,3 @@ param_scheduler = [
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
 auto_scale_lr = dict(base_batch_size=32)
-
-default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(
-        type='SafeCheckpointHook', by_epoch=False, interval=100,
-        max_keep_ckpts=2))
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-log_processor = dict(by_epoch=False)

@@ -5,7 +5,8 @@
 #   ConMIM   -- the method: weak/strong views of one shared flip + crop
 #               (RandomResizedCrop scale (0.08, 1)), teacher photometric ops,
 #               mask ratio 0.75 of 32-px units, projector 2048 -> 4096 ->
-#               4096 -> 256 (BN, last BN without affine), intra-image InfoNCE
+#               4096 -> 256 (BN, last BN without affine; ConMIMProjector,
+#               Linear weights trunc-normal 0.02), intra-image InfoNCE
 #               with tau 0.1, EMA teacher 0.996 -> 1 (momentum 0.004 -> 0);
 #   A2MIM    -- the CNN side: torchvision-style ResNet-50 with the mask token
 #               before layer4 (stride 16, gamma init 1e-6), mean fill of the
@@ -16,8 +17,11 @@
 #   ours     -- patch embeddings = the stage-4 map (stride 32, 7 x 7 at
 #               224 px), so the mask is drawn at 32-px units directly
 #               (UnitMaskGenerator model_patch_size=32) and mask_unit=32.
+# The model (ConMIM's projector/loss/teacher on A2MIM's ResNet-50) is
+# configs/_base_/models/conmim_resnet50.py.
 # Untested at scale: no ImageNet result exists for this combination.
 _base_ = [
+    '../../_base_/models/conmim_resnet50.py',
     '../../_base_/datasets/imagenet_bs64_conmim-224.py',
     '../../_base_/schedules/a2mim_adamw_coslr.py',
     '../../_base_/default_runtime.py',
@@ -25,35 +29,6 @@ _base_ = [
 
 img_size = 224
 mask_unit = 32
-
-model = dict(
-    type='ConMIMCNN',
-    mask_unit=mask_unit,
-    backbone=dict(
-        type='A2MIMResNet',
-        depth=50,
-        num_stages=4,
-        out_indices=(3, ),
-        style='pytorch',
-        norm_cfg=dict(type='SyncBN', requires_grad=True),
-        mask_layer=3,
-        mask_gamma_init=1e-6),
-    neck=dict(
-        type='NonLinearNeck',
-        in_channels=2048,
-        hid_channels=4096,
-        out_channels=256,
-        num_layers=3,
-        with_bias=False,
-        with_last_bn=True,
-        with_last_bn_affine=False,
-        with_avg_pool=False,
-        norm_cfg=dict(type='BN1d')),
-    head=dict(
-        type='MIMHead',
-        loss=dict(type='DenoisingContrastLoss', temperature=0.1)),
-    momentum=0.004,
-    end_momentum=0.)
 
 train_pipeline = [
     dict(type='RobustLoadImageFromFile'),
