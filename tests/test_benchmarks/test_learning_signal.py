@@ -4,14 +4,13 @@ import json
 import os
 import os.path as osp
 import re
-import sys
 
 import pytest
 import torch
 from PIL import Image
 
 from benchmarks.photo_regions import build_photo_regions
-from tests.fixtures.helpers import REPO_ROOT, run_tool
+from tests.fixtures.helpers import run_tool
 
 
 def test_learning_signal_minimal_run(tmp_path):

@@ -140,6 +140,8 @@ results = {}
 for script in sys.argv[1:]:
     out = io.StringIO()
     sys.argv = [script, '--help']
+    # in this child interpreter only: what `python SCRIPT` does (its folder
+    # first on sys.path), so each script finds its sibling modules
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     code = 'no exit'
     try:

@@ -5,7 +5,6 @@ import glob
 import json
 import os.path as osp
 import re
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +14,7 @@ from mmengine.logging import MessageHub, MMLogger
 from PIL import Image
 
 from benchmarks.photo_regions import build_photo_regions
-from tests.fixtures.helpers import REPO_ROOT, free_port, run_tool
+from tests.fixtures.helpers import free_port, run_tool
 
 KNN_CONFIG = 'configs/demo/conmim_demo_knn.py'
 

@@ -2,7 +2,6 @@
 the FlexibleRunner/FSDP config for ConMIM ViT-L, and a FlexibleRunner run
 with the DDP strategy on gloo."""
 import copy
-import os
 import os.path as osp
 import re
 import sys

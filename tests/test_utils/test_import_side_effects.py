@@ -52,6 +52,8 @@ def snapshot():
         file_backends={k: name_of(v) for k, v in registry_utils.backends.items()},
         file_prefixes={k: name_of(v)
                        for k, v in registry_utils.prefix_to_backends.items()},
+        # private read kept on purpose: mmengine has no public accessor for
+        # its registered checkpoint schemes, and they are what is compared
         ckpt_schemes={k: name_of(v) for k, v in CheckpointLoader._schemes.items()},
         safe_globals=sorted(map(str, torch.serialization.get_safe_globals())),
         max_image_pixels=PIL.Image.MAX_IMAGE_PIXELS,

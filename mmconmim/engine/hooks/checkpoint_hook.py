@@ -131,8 +131,8 @@ class SafeCheckpointHook(CheckpointHook):
     # ``after_val_epoch`` (save-best rules included), would copy far more
     # upstream code. The override keeps upstream's observable protocol (file
     # names, ``keep_ckpt_ids``/``last_ckpt`` in the message hub, pointer
-    # content); tests/test_checkpoint_security.py compares a run with
-    # upstream's ``CheckpointHook``.
+    # content); tests/test_engine/test_safe_checkpoint_hook.py compares a run
+    # with upstream's ``CheckpointHook``.
     def _save_checkpoint_with_step(self, runner, step, meta):
         self.check_finite(runner, step)
         expired = []
