@@ -1,11 +1,8 @@
-import os.path as osp
-import sys
-
+"""Fixtures shared by every test directory. Helpers live in tests/fixtures
+(a package: import them as ``tests.fixtures.<module>``)."""
 import pytest
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-
-from helpers import REPO_ROOT, write_images  # noqa: E402
+from tests.fixtures.helpers import REPO_ROOT, write_images
 
 
 @pytest.fixture(scope='session')

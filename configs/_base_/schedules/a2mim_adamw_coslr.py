@@ -9,7 +9,7 @@
 #   'bias': wd 0;  'mask_token', 'mask_gamma': wd 0, lr x 0.1.
 # mmengine's custom_keys are substring matches (longest key wins), which
 # gives the same decay/lr for every ResNet-50 and ConvNeXt parameter
-# (tests/test_fidelity.py compares them with the reference rules); no
+# (tests/test_models/test_fidelity.py compares them with the reference rules); no
 # type-based norm/bias/flat multipliers are used, so LayerNorm weights keep
 # wd 0.05 as in the reference. ConvNeXt configs add 'gamma' (layer scale).
 # 10-epoch linear warmup from ~0 (LinearLR needs a factor > 0), then cosine

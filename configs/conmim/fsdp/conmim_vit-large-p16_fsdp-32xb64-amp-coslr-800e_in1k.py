@@ -21,7 +21,7 @@
 #   flattened 1-D shards, so the recipe's "no decay on 1-D parameters"
 #   (flat_decay_mult=0) would turn decay off everywhere. The keys below name
 #   exactly the 1-D parameters of the ConMIM student and projector
-#   (tests/test_scale.py checks the two rules agree).
+#   (tests/test_engine/test_scale.py checks the two rules agree).
 # * checkpoints are full state dicts gathered on rank 0 (CPU-offloaded), in
 #   the format of the DDP runs, so export/fine-tuning tools read them.
 _base_ = ['../conmim_vit-large-p16_32xb64-amp-coslr-800e_in1k.py']

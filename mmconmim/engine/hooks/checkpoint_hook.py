@@ -131,10 +131,10 @@ class SafeCheckpointHook(CheckpointHook):
     # ``after_val_epoch`` (save-best rules included), would copy far more
     # upstream code. The override keeps upstream's observable protocol (file
     # names, ``keep_ckpt_ids``/``last_ckpt`` in the message hub, pointer
-    # content); tests/test_checkpoint_security.py compares a run with
-    # upstream's ``CheckpointHook``.
+    # content); tests/test_engine/test_safe_checkpoint_hook.py compares a run
+    # with upstream's ``CheckpointHook``.
     def _save_checkpoint_with_step(self, runner, step, meta):
-        self._check_finite(runner, step)
+        self.check_finite(runner, step)
         expired = []
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
                                             self.keep_ckpt_ids[-1] == step):
@@ -185,7 +185,9 @@ class SafeCheckpointHook(CheckpointHook):
                 self.file_backend.rmtree(path)
 
     @staticmethod
-    def _check_finite(runner, step) -> None:
+    def check_finite(runner, step) -> None:
+        """Raise ``FloatingPointError`` naming the first NaN/Inf tensor of
+        the runner's model (run before every save)."""
         model = runner.model.module if hasattr(runner.model,
                                                'module') else runner.model
         bad = [name for name, tensor in model.state_dict().items()

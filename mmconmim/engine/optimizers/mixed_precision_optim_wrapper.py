@@ -106,7 +106,7 @@ def _gemm_gflops(dtype: torch.dtype, size: int, repeats: int = 3) -> float:
     return 2 * size**3 / max(best, 1e-9) / 1e9
 
 
-def _probe_bf16(size: int = 256) -> tuple:
+def probe_bf16(size: int = 256) -> tuple:
     """(bf16 GFLOP/s, fp32 GFLOP/s) of a small GEMM: under 1 s even where
     bf16 is emulated at 0.3 GFLOP/s."""
     return _gemm_gflops(torch.bfloat16, size), _gemm_gflops(
@@ -145,7 +145,7 @@ def detect_cpu_bf16(cpuinfo_path: str = '/proc/cpuinfo') -> CpuBf16Support:
             native, cpu, required,
             f'torch cpuinfo query: avx512_bf16 {bool(query())}, amx '
             f'{bool(amx)}; ATen CPU capability {capability}')
-    bf16, fp32 = _probe_bf16()
+    bf16, fp32 = probe_bf16()
     return CpuBf16Support(
         bf16 >= PROBE_NATIVE_RATIO * fp32, cpu, required,
         f'timed 256^3 GEMM: bf16 {bf16:.1f} GFLOP/s vs fp32 {fp32:.1f} '

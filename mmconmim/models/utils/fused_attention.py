@@ -16,10 +16,10 @@ pass. Two drop-in replacements (same parameters, buffers and state dict):
   kernel and this is slower than ``'matmul'``; it is offered for GPUs, where
   the memory-efficient kernel accepts such masks.
 
-Both equal the original in fp32 to 1e-5 (tests/test_performance.py). The
-q/k/v projection and the bias sum are :func:`beit_qkv` and
-:func:`beit_relative_bias`, shared with the attention maps of
-:mod:`mmconmim.evaluation.maps`.
+Both equal the original in fp32 to 1e-5
+(tests/test_models/test_fast_attention.py). The q/k/v projection and the
+bias sum are :func:`beit_qkv` and :func:`beit_relative_bias`, shared with
+the attention maps of :mod:`mmconmim.evaluation.maps`.
 """
 from typing import Optional, Tuple
 
