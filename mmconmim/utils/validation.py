@@ -118,11 +118,11 @@ def check_int(owner: Optional[str],
         bool_ok or not isinstance(value, bool))
     if min == 1 and max is None:
         requirement = 'a positive integer'
-    else:
+    elif min is None and max is None:
         requirement = 'an integer'
+    else:
         bounds = _range_text(min, max, False, False, False)
-        if min is not None or max is not None:
-            requirement = f'{requirement} {bounds}'
+        requirement = f'an integer {bounds}'
     if not is_int:
         _fail(owner, field, requirement, value, fix, type_error)
     if (min is not None and value < min) or (max is not None
