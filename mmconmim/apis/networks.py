@@ -27,6 +27,8 @@ from typing import Dict, Mapping, Optional, Tuple
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from mmconmim.utils.validation import check_choice
+
 NETWORKS = ('auto', 'teacher', 'student')
 STUDENT_BACKBONE_PREFIX = 'backbone.'
 STUDENT_PROJECTOR_PREFIX = 'neck.'
@@ -43,10 +45,7 @@ def teacher_prefixes() -> Tuple[str, str]:
 
 
 def check_network(network: str) -> str:
-    if network not in NETWORKS:
-        raise ValueError(
-            f'network (source) must be one of {NETWORKS}, got {network!r}')
-    return network
+    return check_choice(None, 'network (source)', network, NETWORKS)
 
 
 def choose(network: str, has_teacher: bool, teacher_ready: bool = True,
@@ -121,12 +120,10 @@ def state_has_teacher(state_dict: Mapping[str, object]) -> bool:
 
 def backbone_prefix(network: str) -> str:
     """Where ``network``'s backbone lives in a training state dict."""
+    check_choice(None, 'network', network, ('teacher', 'student'))
     if network == 'teacher':
         return teacher_prefixes()[0]
-    if network == 'student':
-        return STUDENT_BACKBONE_PREFIX
-    raise ValueError(f"network must be 'teacher' or 'student', got "
-                     f'{network!r}')
+    return STUDENT_BACKBONE_PREFIX
 
 
 def exported_network(meta: Optional[Mapping]) -> Optional[str]:

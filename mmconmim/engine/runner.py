@@ -52,6 +52,7 @@ from mmconmim.datasets.worker_watchdog import exit_workers_with_parent
 from mmconmim.registry import RUNNERS
 from mmconmim.utils.export import (SHARED_REL_POS_TABLE,
                                    expand_shared_rel_pos_bias)
+from mmconmim.utils.validation import check_number
 
 __all__ = [
     'CheckpointCoverageRunner', 'CheckpointMismatchError', 'LoadWatcher',
@@ -124,9 +125,8 @@ class LoadWatcher:
     def __init__(self, roots: Dict[nn.Module, str],
                  min_coverage: float = DEFAULT_MIN_COVERAGE,
                  expand_shared_tables: bool = False):
-        if not 0 <= min_coverage <= 1:
-            raise ValueError(f'min_checkpoint_coverage must be in [0, 1], '
-                             f'got {min_coverage}')
+        check_number(None, 'min_checkpoint_coverage', min_coverage, low=0,
+                     high=1, bool_ok=True)
         self.roots = {id(m): (m, source) for m, source in roots.items()}
         self.min_coverage = min_coverage
         self.expand_shared_tables = expand_shared_tables

@@ -32,6 +32,7 @@ from torch import nn
 
 from mmconmim.apis.networks import (NETWORKS, check_network, choose,
                                     has_teacher, select_backbone, unwrap)
+from mmconmim.utils.validation import check_choice
 
 SOURCES = NETWORKS
 POOLS = ('avg', 'cls')
@@ -58,8 +59,7 @@ def pool_features(outs, backbone: nn.Module, pool: str = 'avg'
                   ) -> torch.Tensor:
     """Reduce a backbone output to one (B, C) vector per image (see the
     module docstring)."""
-    if pool not in POOLS:
-        raise ValueError(f'pool must be one of {POOLS}, got {pool!r}')
+    check_choice(None, 'pool', pool, POOLS)
     while isinstance(outs, (tuple, list)):
         if not outs:
             raise ValueError('the backbone returned no output')

@@ -24,6 +24,8 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from mmconmim.utils.validation import check_int, check_positive
+
 
 def knn_class_scores(train_feats: torch.Tensor,
                      train_labels: torch.Tensor,
@@ -58,11 +60,9 @@ def knn_class_scores(train_feats: torch.Tensor,
             f'{train_labels.numel()} labels')
     if train_feats.shape[0] == 0:
         raise ValueError('kNN: the reference (train) set is empty')
-    if k < 1:
-        raise ValueError(f'kNN: k must be >= 1, got {k}')
-    if not 0 < temperature < float('inf'):  # also rejects NaN
-        raise ValueError('kNN: temperature must be > 0 and finite (e.g. '
-                         f'0.07), got {temperature}')
+    check_int('kNN', 'k', k, min=1, bool_ok=True)
+    check_positive('kNN', 'temperature', temperature, finite=True,
+                   bool_ok=True, fix='e.g. 0.07')
     if num_classes is None:
         num_classes = int(train_labels.max()) + 1
     if int(train_labels.min()) < 0 or int(train_labels.max()) >= num_classes:

@@ -26,6 +26,7 @@ from mmengine.logging import print_log
 from PIL import Image, UnidentifiedImageError
 
 from mmconmim.registry import TRANSFORMS
+from mmconmim.utils.validation import check_choice
 
 
 class UnreadableImageError(OSError):
@@ -91,10 +92,8 @@ class RobustLoadImageFromFile(BaseTransform):
                  to_float32: bool = False,
                  background=(255, 255, 255),
                  backend_args=None) -> None:
-        if on_error not in ('raise', 'skip'):
-            raise ValueError("RobustLoadImageFromFile: on_error must be "
-                             f"'raise' or 'skip', got {on_error!r}")
-        self.on_error = on_error
+        self.on_error = check_choice('RobustLoadImageFromFile', 'on_error',
+                                     on_error, ('raise', 'skip'))
         self.to_float32 = to_float32
         self.background = tuple(background)
         self.backend_args = backend_args

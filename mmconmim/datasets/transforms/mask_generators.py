@@ -19,21 +19,7 @@ from mmpretrain.datasets.transforms import (BEiTMaskGenerator,
                                             SimMIMMaskGenerator)
 
 from mmconmim.registry import TRANSFORMS
-
-
-def _positive_int(value, owner: str, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-            or value <= 0:
-        raise ValueError(f'{owner}: {name} must be a positive integer, got '
-                         f'{value!r}')
-    return int(value)
-
-
-def check_mask_ratio(value, owner: str) -> float:
-    if not (isinstance(value, (int, float)) and 0. < value < 1.):
-        raise ValueError(f'{owner}: mask_ratio must be in (0, 1), got '
-                         f'{value!r}')
-    return float(value)
+from mmconmim.utils.validation import check_int, check_number
 
 
 @TRANSFORMS.register_module()
@@ -54,12 +40,14 @@ class UnitMaskGenerator(SimMIMMaskGenerator):
                  model_patch_size: int = 16,
                  mask_ratio: float = 0.75) -> None:
         owner = type(self).__name__
-        input_size = _positive_int(input_size, owner, 'input_size')
-        mask_patch_size = _positive_int(mask_patch_size, owner,
-                                        'mask_patch_size')
-        model_patch_size = _positive_int(model_patch_size, owner,
-                                         'model_patch_size')
-        mask_ratio = check_mask_ratio(mask_ratio, owner)
+        input_size = check_int(owner, 'input_size', input_size, min=1)
+        mask_patch_size = check_int(owner, 'mask_patch_size',
+                                    mask_patch_size, min=1)
+        model_patch_size = check_int(owner, 'model_patch_size',
+                                     model_patch_size, min=1)
+        mask_ratio = float(
+            check_number(owner, 'mask_ratio', mask_ratio, low=0, high=1,
+                         low_open=True, high_open=True))
         if input_size % mask_patch_size:
             raise ValueError(
                 f'{owner}: input_size {input_size} is not divisible by '
@@ -106,11 +94,11 @@ class BlockMaskGenerator(BEiTMaskGenerator):
         if len(grid) != 2:
             raise ValueError(f'{owner}: input_size must be an int or (H, W), '
                              f'got {input_size!r}')
-        h, w = (_positive_int(v, owner, 'input_size') for v in grid)
-        num_masking_patches = _positive_int(num_masking_patches, owner,
-                                            'num_masking_patches')
-        min_num_patches = _positive_int(min_num_patches, owner,
-                                        'min_num_patches')
+        h, w = (check_int(owner, 'input_size', v, min=1) for v in grid)
+        num_masking_patches = check_int(owner, 'num_masking_patches',
+                                        num_masking_patches, min=1)
+        min_num_patches = check_int(owner, 'min_num_patches',
+                                    min_num_patches, min=1)
         if num_masking_patches >= h * w:
             raise ValueError(
                 f'{owner}: num_masking_patches {num_masking_patches} must be '
@@ -124,10 +112,10 @@ class BlockMaskGenerator(BEiTMaskGenerator):
             raise ValueError(
                 f'{owner}: no block of min_num_patches={min_num_patches} fits '
                 f'in a {h}x{w} grid (blocks are at most {h - 1}x{w - 1})')
-        if not 0. < min_aspect <= 1.:
-            raise ValueError(
-                f'{owner}: min_aspect must be in (0, 1], got {min_aspect!r}')
-        self.max_attempts = _positive_int(max_attempts, owner, 'max_attempts')
+        check_number(owner, 'min_aspect', min_aspect, low=0, high=1,
+                     low_open=True, bool_ok=True)
+        self.max_attempts = check_int(owner, 'max_attempts', max_attempts,
+                                      min=1)
         super().__init__((h, w), num_masking_patches, min_num_patches,
                          max_num_patches, min_aspect, max_aspect)
 

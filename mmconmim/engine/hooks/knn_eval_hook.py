@@ -16,6 +16,8 @@ from mmconmim.evaluation.features import (POOLS, SOURCES, build_knn_loaders,
                                           resolve_source, unwrap)
 from mmconmim.evaluation.knn import knn_classify
 from mmconmim.registry import HOOKS
+from mmconmim.utils.validation import (check_choice, check_int,
+                                       check_positive)
 
 
 @HOOKS.register_module()
@@ -85,23 +87,17 @@ class KNNEvalHook(Hook):
                  eval_before_train: bool = False,
                  eval_at_end: bool = True,
                  prefix: str = 'knn') -> None:
-        if not isinstance(interval, int) or interval < 0:
-            raise ValueError(f'KNNEvalHook: interval must be an int >= 0, '
-                             f'got {interval!r}')
+        owner = 'KNNEvalHook'
+        check_int(owner, 'interval', interval, min=0, bool_ok=True)
         self.enabled = bool(enable) and interval > 0
         if self.enabled and (train_data is None or val_data is None):
             raise ValueError('KNNEvalHook: train_data and val_data are '
                              'required (labelled folders or dataset configs)')
-        if source not in SOURCES:
-            raise ValueError(f'KNNEvalHook: source must be one of {SOURCES},'
-                             f' got {source!r}')
-        if pool not in POOLS:
-            raise ValueError(f'KNNEvalHook: pool must be one of {POOLS}, got'
-                             f' {pool!r}')
-        if k < 1 or not 0 < temperature < float('inf'):  # NaN too
-            raise ValueError(f'KNNEvalHook: need k >= 1 and a finite '
-                             f'temperature > 0 (e.g. 0.07), got k={k}, '
-                             f'temperature={temperature}')
+        check_choice(owner, 'source', source, SOURCES)
+        check_choice(owner, 'pool', pool, POOLS)
+        check_int(owner, 'k', k, min=1, bool_ok=True)
+        check_positive(owner, 'temperature', temperature, finite=True,
+                       bool_ok=True, fix='e.g. 0.07')
         self.train_data = train_data
         self.val_data = val_data
         self.interval = interval

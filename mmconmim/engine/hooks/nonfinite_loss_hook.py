@@ -5,6 +5,7 @@ import torch
 from mmengine.hooks import Hook
 
 from mmconmim.registry import HOOKS
+from mmconmim.utils.validation import check_number
 
 
 @HOOKS.register_module()
@@ -25,9 +26,8 @@ class NonFiniteLossHook(Hook):
     priority = 'ABOVE_NORMAL'
 
     def __init__(self, interval: int = 1) -> None:
-        if interval < 1:
-            raise ValueError(f'NonFiniteLossHook: interval must be >= 1, '
-                             f'got {interval}')
+        check_number('NonFiniteLossHook', 'interval', interval, low=1,
+                     bool_ok=True)
         self.interval = interval
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,

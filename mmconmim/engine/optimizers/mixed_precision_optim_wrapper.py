@@ -40,6 +40,7 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch import nn
 
 from mmconmim.registry import OPTIM_WRAPPERS
+from mmconmim.utils.validation import check_choice
 
 _DTYPES = {'float16': torch.float16, 'bfloat16': torch.bfloat16}
 CPU_BF16_MODES = ('auto', 'force', 'off')
@@ -244,13 +245,9 @@ class MixedPrecisionOptimWrapper(AmpOptimWrapper):
         OptimWrapper.__init__(self, **kwargs)
         self.device_type = device or ('cuda'
                                       if torch.cuda.is_available() else 'cpu')
-        if self.device_type not in ('cuda', 'cpu'):
-            raise ValueError('MixedPrecisionOptimWrapper: device must be '
-                             f"'cuda' or 'cpu', got {device!r}")
-        if cpu_bf16 not in CPU_BF16_MODES:
-            raise ValueError(
-                'MixedPrecisionOptimWrapper: cpu_bf16 must be one of '
-                f'{CPU_BF16_MODES}, got {cpu_bf16!r}')
+        owner = 'MixedPrecisionOptimWrapper'
+        check_choice(owner, 'device', self.device_type, ('cuda', 'cpu'))
+        check_choice(owner, 'cpu_bf16', cpu_bf16, CPU_BF16_MODES)
         if dtype != 'auto' and dtype not in _DTYPES:
             raise ValueError(
                 "MixedPrecisionOptimWrapper: dtype must be 'auto', "

@@ -21,12 +21,13 @@ The token and gamma are plain attributes of the backbone (``mask_token``,
 weights load into the unmodified mmpretrain/mmdet/mmseg backbones (the two
 extra keys are reported as unexpected and ignored).
 """
-import numbers
 from typing import Optional, Sequence, Tuple
 
 import torch
 from mmengine.model.weight_init import trunc_normal_
 from torch import nn
+
+from mmconmim.utils.validation import check_int, check_number
 
 
 def check_mask_layer(owner: str, mask_layer, valid: Sequence[int],
@@ -41,10 +42,7 @@ def check_mask_layer(owner: str, mask_layer, valid: Sequence[int],
             output (``out_indices``); a later token would never be used.
         meaning: what ``mask_layer`` selects, for the error message.
     """
-    if isinstance(mask_layer, bool) or not isinstance(mask_layer,
-                                                      numbers.Integral):
-        raise TypeError(f'{owner}: mask_layer must be an int, got '
-                        f'{mask_layer!r}')
+    check_int(owner, 'mask_layer', mask_layer, type_error=TypeError)
     if mask_layer not in valid:
         raise ValueError(
             f'{owner}: mask_layer={mask_layer} is out of range; it selects '
@@ -78,11 +76,8 @@ class ResidualMaskTokenMixin:
         if gamma_init is None:
             self.mask_gamma = None
         else:
-            if not (isinstance(gamma_init, numbers.Real)
-                    and not isinstance(gamma_init, bool) and gamma_init >= 0):
-                raise ValueError(
-                    f'{owner}: mask_gamma_init must be None (no gamma) or a '
-                    f'number >= 0, got {gamma_init!r}')
+            check_number(owner, 'mask_gamma_init', gamma_init, low=0,
+                         noun='None (no gamma) or a number')
             self.mask_gamma = nn.Parameter(
                 torch.full(shape, float(gamma_init)))
         self._channels_last = channels_last

@@ -18,6 +18,7 @@ from mmpretrain.models.necks import SimMIMLinearDecoder
 from torch import nn
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_positive
 
 
 @MODELS.register_module()
@@ -38,9 +39,8 @@ class A2MIMLinearDecoder(SimMIMLinearDecoder):
                  init_std: float = 0.02) -> None:
         super().__init__(in_channels=in_channels,
                          encoder_stride=encoder_stride)
-        if not init_std > 0:
-            raise ValueError(
-                f'A2MIMLinearDecoder: init_std must be > 0, got {init_std!r}')
+        check_positive('A2MIMLinearDecoder', 'init_std', init_std,
+                       bool_ok=True)
         self.init_std = init_std
 
     def init_weights(self) -> None:

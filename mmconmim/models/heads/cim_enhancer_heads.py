@@ -28,13 +28,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmconmim.registry import MODELS
-
-
-def _positive_int(value, owner, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f'{owner}: {name} must be a positive integer, got '
-                         f'{value!r}')
-    return value
+from mmconmim.utils.validation import check_choice, check_int
 
 
 class _FeatureMapHead(BaseModule):
@@ -77,14 +71,12 @@ class CIMRevDetHead(_FeatureMapHead):
                  init_cfg=None) -> None:
         super().__init__(in_index, init_cfg)
         owner = type(self).__name__
-        _positive_int(in_channels, owner, 'in_channels')
-        self.upsample_factor = _positive_int(upsample_factor, owner,
-                                             'upsample_factor')
-        modes = ('pixel_shuffle', 'nearest', 'bilinear', 'bicubic')
-        if upsample_mode not in modes:
-            raise ValueError(f'{owner}: upsample_mode must be one of '
-                             f'{modes}, got {upsample_mode!r}')
-        self.upsample_mode = upsample_mode
+        check_int(owner, 'in_channels', in_channels, min=1)
+        self.upsample_factor = check_int(owner, 'upsample_factor',
+                                         upsample_factor, min=1)
+        self.upsample_mode = check_choice(
+            owner, 'upsample_mode', upsample_mode,
+            ('pixel_shuffle', 'nearest', 'bilinear', 'bicubic'))
         shuffle = upsample_mode == 'pixel_shuffle'
         self.conv = nn.Conv2d(
             in_channels, self.upsample_factor**2 if shuffle else 1, 1)
@@ -137,9 +129,9 @@ class CIMResPixHead(_FeatureMapHead):
                  init_cfg=None) -> None:
         super().__init__(in_index, init_cfg)
         owner = type(self).__name__
-        _positive_int(in_channels, owner, 'in_channels')
-        self.upscale = _positive_int(upscale, owner, 'upscale')
-        _positive_int(out_channels, owner, 'out_channels')
+        check_int(owner, 'in_channels', in_channels, min=1)
+        self.upscale = check_int(owner, 'upscale', upscale, min=1)
+        check_int(owner, 'out_channels', out_channels, min=1)
         self.conv = nn.Conv2d(in_channels, out_channels * upscale**2, 1)
         self.shuffle = nn.PixelShuffle(upscale)
         self.loss_module = MODELS.build(loss)

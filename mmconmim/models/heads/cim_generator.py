@@ -14,8 +14,6 @@ with temperature T (1 by default; the paper's value is not confirmed). The
 sampling runs in fp32 under ``no_grad``: it is not differentiable, so the
 enhancer's loss never reaches the generator.
 """
-import math
-import numbers
 from typing import Optional
 
 import torch
@@ -25,6 +23,7 @@ from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_int, check_positive
 
 
 @MODELS.register_module()
@@ -47,17 +46,12 @@ class CIMGenerator(BaseModule):
                  temperature: float = 1.0,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if isinstance(vocab_size, bool) or not isinstance(
-                vocab_size, int) or vocab_size < 2:
-            raise ValueError('CIMGenerator: vocab_size must be an integer '
-                             f'>= 2, got {vocab_size!r}')
-        if (isinstance(temperature, bool)
-                or not isinstance(temperature, numbers.Real)
-                or not math.isfinite(temperature) or not temperature > 0):
-            raise ValueError('CIMGenerator: temperature must be > 0 and '
-                             'finite (use a small value to approach argmax; '
-                             'set model.generator.temperature), got '
-                             f'{temperature!r}')
+        vocab_size = check_int('CIMGenerator', 'vocab_size', vocab_size,
+                               min=2)
+        check_positive('CIMGenerator', 'temperature', temperature,
+                       finite=True,
+                       fix='use a small value to approach argmax; set '
+                       'model.generator.temperature')
         self.backbone = MODELS.build(backbone)
         if not hasattr(self.backbone, 'mask_token'):
             raise ValueError(

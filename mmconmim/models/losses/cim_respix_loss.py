@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import (check_choice, check_int,
+                                       check_positive)
 
 
 def _window_sum(x: torch.Tensor, window_size: int) -> torch.Tensor:
@@ -70,15 +72,10 @@ class CIMResPixLoss(nn.Module):
                  loss_type: str = 'l2',
                  loss_weight: float = 1.0) -> None:
         super().__init__()
-        if isinstance(window_size, bool) or not isinstance(
-                window_size, int) or window_size < 2:
-            raise ValueError('CIMResPixLoss: window_size must be an integer '
-                             f'>= 2, got {window_size!r}')
-        if not eps > 0:
-            raise ValueError(f'CIMResPixLoss: eps must be > 0, got {eps!r}')
-        if loss_type not in ('l2', 'l1'):
-            raise ValueError("CIMResPixLoss: loss_type must be 'l2' or 'l1', "
-                             f'got {loss_type!r}')
+        window_size = check_int('CIMResPixLoss', 'window_size', window_size,
+                                min=2)
+        check_positive('CIMResPixLoss', 'eps', eps, bool_ok=True)
+        check_choice('CIMResPixLoss', 'loss_type', loss_type, ('l2', 'l1'))
         self.window_size = window_size
         self.eps = eps
         self.loss_type = loss_type

@@ -12,14 +12,12 @@ is the set of masked positions and ``K`` the number of patches. Negatives are
 the other patches of the same image only (no cross-image negatives); the mean
 runs over all masked rows of the local batch.
 """
-import math
-import numbers
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_positive
 
 
 @MODELS.register_module()
@@ -35,13 +33,9 @@ class DenoisingContrastLoss(nn.Module):
         super().__init__()
         # inf would make every logit 0 (a constant loss, no gradient) and
         # NaN poisons the first step: reject both at build time
-        if (isinstance(temperature, bool)
-                or not isinstance(temperature, numbers.Real)
-                or not math.isfinite(temperature) or not temperature > 0):
-            raise ValueError(
-                'DenoisingContrastLoss: temperature must be > 0 and finite '
-                '(ConMIM uses 0.1; set model.head.loss.temperature), got '
-                f'{temperature!r}')
+        check_positive('DenoisingContrastLoss', 'temperature', temperature,
+                       finite=True,
+                       fix='ConMIM uses 0.1; set model.head.loss.temperature')
         self.temperature = float(temperature)
         self.loss_weight = loss_weight
 

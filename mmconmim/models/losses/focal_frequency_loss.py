@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_number
 
 _HALF = (torch.float16, torch.bfloat16)
 
@@ -47,12 +48,10 @@ class FocalFrequencyLoss(nn.Module):
 
     def __init__(self, unmask_weight: float = 0., loss_weight: float = 1.0):
         super().__init__()
-        if not 0. <= unmask_weight <= 1.:
-            raise ValueError('FocalFrequencyLoss: unmask_weight must be in '
-                             f'[0, 1], got {unmask_weight!r}')
-        if not loss_weight >= 0.:
-            raise ValueError('FocalFrequencyLoss: loss_weight must be >= 0, '
-                             f'got {loss_weight!r}')
+        check_number('FocalFrequencyLoss', 'unmask_weight', unmask_weight,
+                     low=0, high=1, bool_ok=True)
+        check_number('FocalFrequencyLoss', 'loss_weight', loss_weight, low=0,
+                     bool_ok=True)
         self.unmask_weight = float(unmask_weight)
         self.loss_weight = float(loss_weight)
 

@@ -19,6 +19,7 @@ from mmpretrain.models.losses import PixelReconstructionLoss
 from torch import nn
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_choice, check_positive
 from .focal_frequency_loss import at_least_fp32
 
 
@@ -60,14 +61,11 @@ class MaskedPixelLoss(PixelReconstructionLoss):
     def __init__(self, criterion: str, focal_alpha: float = 0.2,
                  focal_gamma: float = 1.0, eps: float = 1e-5,
                  loss_weight: float = 1.0) -> None:
-        if criterion not in self.CRITERIA:
-            raise ValueError(f'MaskedPixelLoss: criterion must be one of '
-                             f'{self.CRITERIA}, got {criterion!r}')
+        check_choice('MaskedPixelLoss', 'criterion', criterion, self.CRITERIA)
         super().__init__('L1' if criterion == 'FocalL1' else criterion)
         if criterion == 'FocalL1':
-            if not focal_alpha > 0:
-                raise ValueError('MaskedPixelLoss: focal_alpha must be > 0, '
-                                 f'got {focal_alpha!r}')
+            check_positive('MaskedPixelLoss', 'focal_alpha', focal_alpha,
+                           bool_ok=True)
             self.penalty = FocalL1Penalty(focal_alpha, focal_gamma)
         self.criterion = criterion
         self.eps = eps

@@ -19,6 +19,7 @@ from mmpretrain.models.necks import NonLinearNeck
 from torch import nn
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_positive
 
 
 @MODELS.register_module()
@@ -32,9 +33,7 @@ class ConMIMProjector(NonLinearNeck):
 
     def __init__(self, *args, init_std: float = 0.02, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if not init_std > 0:
-            raise ValueError(
-                f'ConMIMProjector: init_std must be > 0, got {init_std!r}')
+        check_positive('ConMIMProjector', 'init_std', init_std, bool_ok=True)
         self.init_std = init_std
 
     def init_weights(self) -> None:

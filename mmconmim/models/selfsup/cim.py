@@ -26,6 +26,7 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_choice, check_number
 from ..losses.cim_revdet_loss import replaced_token_labels
 from ..tokenizers.logit_laplace import LOGIT_LAPLACE_EPS, unmap_pixels
 from ..utils.pixel_normalization import denormalize_pixels, normalize_pixels
@@ -99,26 +100,18 @@ class CIM(BaseSelfSupervisor):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[Union[List[dict], dict]] = None) -> None:
-        if objective not in self.OBJECTIVES:
-            raise ValueError(f"CIM: objective must be 'respix' or 'revdet', "
-                             f'got {objective!r}')
+        check_choice('CIM', 'objective', objective, self.OBJECTIVES)
         head = dict(respix=respix_head, revdet=revdet_head)[objective]
         if head is None:
             raise ValueError(f'CIM: objective={objective!r} needs '
                              f'{objective}_head')
         if enhancer_loss_weight is None:
             enhancer_loss_weight = self.DEFAULT_ENHANCER_LOSS_WEIGHT[objective]
-        if not (isinstance(enhancer_loss_weight, (int, float))
-                and enhancer_loss_weight >= 0):
-            raise ValueError('CIM: enhancer_loss_weight must be >= 0, got '
-                             f'{enhancer_loss_weight!r}')
-        if generator_input not in self.GENERATOR_INPUTS:
-            raise ValueError(
-                f'CIM: generator_input must be one of {self.GENERATOR_INPUTS}'
-                f', got {generator_input!r}')
-        if resize_mode not in self.RESIZE_MODES:
-            raise ValueError(f'CIM: resize_mode must be one of '
-                             f'{self.RESIZE_MODES}, got {resize_mode!r}')
+        check_number('CIM', 'enhancer_loss_weight', enhancer_loss_weight,
+                     low=0, bool_ok=True)
+        check_choice('CIM', 'generator_input', generator_input,
+                     self.GENERATOR_INPUTS)
+        check_choice('CIM', 'resize_mode', resize_mode, self.RESIZE_MODES)
         super().__init__(
             backbone=backbone,
             head=head,

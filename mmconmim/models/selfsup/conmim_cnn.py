@@ -30,6 +30,7 @@ from mmpretrain.models.backbones import ConvNeXt, ResNet
 from torch import nn
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_int
 from .a2mim import A2MIM, mean_fill
 from .conmim import ConMIM
 
@@ -67,11 +68,8 @@ class ConMIMCNN(ConMIM):
 
     def __init__(self, backbone: dict, neck: dict, head: dict,
                  mask_unit: int = 32, **kwargs) -> None:
-        if isinstance(mask_unit, bool) or not isinstance(mask_unit, int) \
-                or mask_unit <= 0:
-            raise ValueError(f'ConMIMCNN: mask_unit must be a positive int '
-                             f'(pixels), got {mask_unit!r}')
-        self.mask_unit = mask_unit
+        self.mask_unit = check_int('ConMIMCNN', 'mask_unit', mask_unit, min=1,
+                                   fix='in pixels')
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
 
     def _check_backbone_geometry(self) -> None:

@@ -36,6 +36,8 @@ from typing import Dict, Optional, Tuple
 import torch
 from torch import nn
 
+from mmconmim.utils.validation import check_choice
+
 ENCODER, DECODER = 'encoder', 'decoder'
 
 
@@ -193,6 +195,7 @@ def infer_kind(state: Dict[str, torch.Tensor]) -> str:
 def infer_dalle_args(state: Dict[str, torch.Tensor], kind: str) -> dict:
     """Constructor arguments of ``DALLEEncoder`` / ``DALLEDecoder`` that
     match the shapes of ``state`` (``group_count`` is always 4)."""
+    check_choice(None, 'kind', kind, (ENCODER, DECODER))
     blocks = {k.split('.')[2] for k in state if k.startswith('blocks.group_1.')}
     n_blk = len(blocks)
     first = state['blocks.input.w']
@@ -203,25 +206,22 @@ def infer_dalle_args(state: Dict[str, torch.Tensor], kind: str) -> dict:
             n_blk_per_group=n_blk,
             input_channels=first.shape[1],
             vocab_size=last.shape[0])
-    if kind == DECODER:
-        return dict(
-            n_init=first.shape[0],
-            n_hid=last.shape[1],
-            n_blk_per_group=n_blk,
-            output_channels=last.shape[0] // 2,
-            vocab_size=first.shape[1])
-    raise ValueError(f"kind must be 'encoder' or 'decoder', got {kind!r}")
+    return dict(
+        n_init=first.shape[0],
+        n_hid=last.shape[1],
+        n_blk_per_group=n_blk,
+        output_channels=last.shape[0] // 2,
+        vocab_size=first.shape[1])
 
 
 def build_dalle_module(kind: str, **kwargs) -> nn.Module:
     from mmpretrain.models.selfsup.cae import DALLEEncoder
 
     from .dalle_decoder import DALLEDecoder
+    check_choice(None, 'kind', kind, (ENCODER, DECODER))
     if kind == ENCODER:
         return DALLEEncoder(**kwargs)
-    if kind == DECODER:
-        return DALLEDecoder(**kwargs)
-    raise ValueError(f"kind must be 'encoder' or 'decoder', got {kind!r}")
+    return DALLEDecoder(**kwargs)
 
 
 def load_dalle_weights(module: nn.Module, path: str, kind: str) -> None:

@@ -34,14 +34,7 @@ from mmpretrain.models.selfsup.cae import Conv2d
 from torch import nn
 
 from mmconmim.registry import MODELS
-
-
-def _check_int(value, minimum: int, owner: str, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or \
-            value < minimum:
-        raise ValueError(f'{owner}: {name} must be an integer >= {minimum}, '
-                         f'got {value!r}')
-    return value
+from mmconmim.utils.validation import check_int
 
 
 class DecoderBlock(nn.Module):
@@ -50,12 +43,12 @@ class DecoderBlock(nn.Module):
     def __init__(self, n_in: int, n_out: int, n_layers: int,
                  use_float16: bool = True) -> None:
         super().__init__()
-        _check_int(n_in, 1, 'DecoderBlock', 'n_in')
-        _check_int(n_out, 4, 'DecoderBlock', 'n_out')
+        check_int('DecoderBlock', 'n_in', n_in, min=1)
+        check_int('DecoderBlock', 'n_out', n_out, min=4)
         if n_out % 4:
             raise ValueError(f'DecoderBlock: n_out must be divisible by 4, '
                              f'got {n_out}')
-        _check_int(n_layers, 1, 'DecoderBlock', 'n_layers')
+        check_int('DecoderBlock', 'n_layers', n_layers, min=1)
         self.n_hid = n_out // 4
         # Keeps the residual branches small at init (official post_gain).
         self.post_gain = 1 / (n_layers**2)
@@ -114,12 +107,12 @@ class DALLEDecoder(BaseModule):
         super().__init__(init_cfg=init_cfg)
         owner = type(self).__name__
         # The official attrs validators.
-        _check_int(group_count, 1, owner, 'group_count')
-        _check_int(n_init, 8, owner, 'n_init')
-        _check_int(n_hid, 64, owner, 'n_hid')
-        _check_int(n_blk_per_group, 1, owner, 'n_blk_per_group')
-        _check_int(output_channels, 1, owner, 'output_channels')
-        _check_int(vocab_size, 512, owner, 'vocab_size')
+        check_int(owner, 'group_count', group_count, min=1)
+        check_int(owner, 'n_init', n_init, min=8)
+        check_int(owner, 'n_hid', n_hid, min=64)
+        check_int(owner, 'n_blk_per_group', n_blk_per_group, min=1)
+        check_int(owner, 'output_channels', output_channels, min=1)
+        check_int(owner, 'vocab_size', vocab_size, min=512)
         self.vocab_size = vocab_size
         self.output_channels = output_channels
         self.downsample = 8  # three nearest x2 upsamplings

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_int
 from .base import BaseImageTokenizer
 from .logit_laplace import map_pixels, pixels_to_logit_laplace
 
@@ -39,12 +40,8 @@ class PaletteTokenizer(BaseImageTokenizer):
     def __init__(self, levels: int = 8, patch_size: int = 8, image_size=None,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
-        for name, value, minimum in (('levels', levels, 2),
-                                     ('patch_size', patch_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or \
-                    value < minimum:
-                raise ValueError(f'PaletteTokenizer: {name} must be an '
-                                 f'integer >= {minimum}, got {value!r}')
+        check_int('PaletteTokenizer', 'levels', levels, min=2)
+        check_int('PaletteTokenizer', 'patch_size', patch_size, min=1)
         self.downsample = patch_size
         self.vocab_size = levels**3
         if isinstance(image_size, int):

@@ -27,12 +27,7 @@ from mmengine.model import BaseAveragedModel
 from torch import nn
 
 from mmconmim.registry import MODELS
-
-
-def check_momentum(value, name: str) -> float:
-    if not (isinstance(value, (int, float)) and 0. <= value <= 1.):
-        raise ValueError(f'{name} must be a number in [0, 1], got {value!r}')
-    return float(value)
+from mmconmim.utils.validation import check_number
 
 
 @MODELS.register_module()
@@ -56,8 +51,12 @@ class ForeachCosineEMA(BaseAveragedModel):
                  interval: int = 1,
                  device: Optional[torch.device] = None,
                  update_buffers: bool = False) -> None:
-        momentum = check_momentum(momentum, 'momentum')
-        end_momentum = check_momentum(end_momentum, 'end_momentum')
+        momentum = float(check_number('ForeachCosineEMA', 'momentum',
+                                      momentum, low=0, high=1,
+                                      noun='a number', bool_ok=True))
+        end_momentum = float(check_number('ForeachCosineEMA', 'end_momentum',
+                                          end_momentum, low=0, high=1,
+                                          noun='a number', bool_ok=True))
         super().__init__(model, interval=interval, device=device,
                          update_buffers=update_buffers)
         self.momentum = momentum

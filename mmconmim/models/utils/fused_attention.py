@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from mmpretrain.models.utils.attention import BEiTAttention
 
+from mmconmim.utils.validation import check_choice
+
 
 def beit_qkv(attn: BEiTAttention, x: torch.Tensor
              ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -113,9 +115,7 @@ def set_attention_impl(module: torch.nn.Module, impl: str) -> int:
     ('mmpretrain', 'matmul' or 'sdpa'). The classes share parameters and
     buffers, so this only changes the forward. Returns the number switched.
     """
-    if impl not in ATTENTION_IMPLS:
-        raise ValueError(f"attention impl must be one of "
-                         f"{sorted(ATTENTION_IMPLS)}, got {impl!r}")
+    check_choice(None, 'attention impl', impl, sorted(ATTENTION_IMPLS))
     count = 0
     for sub in module.modules():
         if isinstance(sub, BEiTAttention):
