@@ -971,15 +971,24 @@ def plot_report(work_dir: str, settings: dict, curves: Dict[str, dict],
               f'{settings["minutes"]} min per method')
     fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
     for name, curve in curves.items():
-        if not curve:
+        if not curve or name == RANDOM_INIT:
             continue
         steps = sorted(curve)
         ax.plot(steps, [curve[s] for s in steps], marker='o', lw=1.2,
                 label=name)
+    random_rows = [r for r in curves.get(RANDOM_INIT, {}).values()]
+    if random_rows:
+        ax.axhline(random_rows[0], color='gray', ls='--', lw=1,
+                   label='random init')
     ax.set_xlabel('pre-training iteration')
     ax.set_ylabel(f'kNN top-1 (%), k={settings["knn_k"]}')
     data_name = osp.basename(settings['eval_data']['path'].rstrip('/'))
-    ax.set_title(f'{data_name}: {settings["arch"]}, '
+    arch = settings['arch']
+    if ARCHS[arch][0] == 'vit' and (settings.get('width')
+                                    or settings.get('depth')):
+        dims = vit_arch(settings)
+        arch += f' ({dims["embed_dims"]} x {dims["num_layers"]})'
+    ax.set_title(f'kNN top-1 on {data_name}: {arch}, '
                  f'{settings["img_size"]} px, {budget}', fontsize=10)
     ax.grid(alpha=0.3)
     if any(curves.values()):
@@ -1129,6 +1138,8 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
             f' (elapsed {_hms(time.time() - t_start)}, estimated remaining '
             f'{_hms(sum(done_times) / len(done_times) * left)})')
     report = write_report(work_dir, settings, results, skipped, failed, env)
+    if RANDOM_INIT in results:
+        curves[RANDOM_INIT] = {0: summarise(results[RANDOM_INIT])['knn_top1']}
     plot_report(work_dir, settings, curves, osp.join(work_dir, 'report.png'))
     log(f'report: {osp.join(work_dir, "report.md")} (and report.json, '
         f'report.png); total {_hms(time.time() - t_start)}')
