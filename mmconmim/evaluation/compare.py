@@ -1068,6 +1068,8 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
         vit_arch(settings)  # width / heads check
     work_dir = osp.abspath(work_dir)
     check_or_store_settings(work_dir, settings)
+    from .loading import quiet_logger
+    quiet_logger()  # no weight-initialisation messages between the lines
 
     skipped = {m: skip_reason(m, arch) for m in methods
                if skip_reason(m, arch)}
