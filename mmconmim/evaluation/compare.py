@@ -704,6 +704,22 @@ def export_model_backbone(model: nn.Module, out: str, meta: dict) -> str:
     return source
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: ``VmHWM`` of
+    /proc/self/status (Linux), which starts afresh at ``exec``; getrusage's
+    ``ru_maxrss`` is the fallback (on Linux it keeps the peak of the process
+    that forked this one, so it would report the parent's memory)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024.
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2.**20 if sys.platform == 'darwin' else peak / 1024.  # B/kB
+
+
 def pretrain(config: str, result: str) -> dict:
     """Run one generated config through the runner (resuming from the work
     dir's last checkpoint), export the backbone, write ``result`` (JSON)."""
@@ -741,8 +757,7 @@ def pretrain(config: str, result: str) -> dict:
             (iters - budget.start_iter) * cfg.train_dataloader.batch_size
             / max(budget.elapsed - budget.record.get(budget.start_iter, 0.),
                   1e-9), 2),
-        peak_rss_mb=round(resource.getrusage(
-            resource.RUSAGE_SELF).ru_maxrss / 1024., 1),
+        peak_rss_mb=round(peak_rss_mb(), 1),
         peak_cuda_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1)
         if cuda else None,
         final_loss=float(loss),
