@@ -286,3 +286,30 @@ def test_cli_help_and_error(capsys):
                      '--iters', '1', '--methods', 'mae,dino']) == 2
     err = capsys.readouterr().err
     assert 'unknown method(s) dino' in err and 'conmim-abspos' in err
+
+
+def test_simmim_vit_maps_match_masked_tokens():
+    """SimMIMViT (the ViT of the simmim row): the masked forward is
+    BEiTPretrainViT's token replacement laid out as a map; with nothing
+    masked it equals the plain (unmasked) forward."""
+    from mmpretrain.models.selfsup import BEiTPretrainViT
+
+    from mmconmim.models.backbones import SimMIMViT
+    arch = dict(embed_dims=32, num_layers=2, num_heads=2,
+                feedforward_channels=64)
+    kwargs = dict(arch=arch, img_size=32, patch_size=8, use_abs_pos_emb=True,
+                  use_shared_rel_pos_bias=False)
+    torch.manual_seed(0)
+    ours, ref = SimMIMViT(**kwargs), BEiTPretrainViT(**kwargs)
+    ref.load_state_dict(ours.state_dict())
+    ours.eval()  # (mmpretrain's ViTs' train() returns None)
+    ref.eval()
+    x = torch.randn(2, 3, 32, 32)
+    mask = torch.rand(2, 4, 4) > 0.4
+    tokens = ref(x, mask)[-1][:, 1:]                       # (B, 16, C)
+    fmap = ours(x, mask)[-1]                               # (B, C, 4, 4)
+    assert fmap.shape == (2, 32, 4, 4)
+    for b, i, j in ((0, 0, 0), (1, 2, 3), (0, 3, 1)):
+        torch.testing.assert_close(fmap[b, :, i, j], tokens[b, i * 4 + j])
+    none_masked = ours(x, torch.zeros(2, 4, 4, dtype=torch.bool))[-1]
+    torch.testing.assert_close(none_masked, ours(x)[-1])
