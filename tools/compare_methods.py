@@ -83,16 +83,17 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         methods = parse_methods(args.methods)
-        report = compare(args.pretrain_data, args.eval_data, methods, arch=args.arch,
-                img_size=args.img_size, patch_size=args.patch_size,
-                iters=args.iters, minutes=args.minutes, seeds=args.seeds,
-                batch_size=args.batch_size, lr=args.lr,
-                work_dir=args.work_dir, knn_interval=args.knn_interval,
-                knn_k=args.knn_k,
-                checkpoint_interval=args.checkpoint_interval,
-                width=args.width, depth=args.depth, heads=args.heads,
-                num_workers=args.num_workers,
-                log=lambda msg: print(msg, flush=True))
+        report = compare(
+            args.pretrain_data, args.eval_data, methods, arch=args.arch,
+            img_size=args.img_size, patch_size=args.patch_size,
+            iters=args.iters, minutes=args.minutes, seeds=args.seeds,
+            batch_size=args.batch_size, lr=args.lr,
+            work_dir=args.work_dir, knn_interval=args.knn_interval,
+            knn_k=args.knn_k,
+            checkpoint_interval=args.checkpoint_interval,
+            width=args.width, depth=args.depth, heads=args.heads,
+            num_workers=args.num_workers,
+            log=lambda msg: print(msg, flush=True))
     except CompareError as exc:
         print(f'compare_methods: error: {exc}', file=sys.stderr)
         return 2

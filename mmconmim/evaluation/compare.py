@@ -193,8 +193,8 @@ def check_eval_data(root: str, knn_k: int) -> Dict[str, Dict[str, int]]:
     return counts
 
 
-def check_settings_geometry(arch: str, img_size: int, patch_size: int,
-                            width: Optional[int] = None) -> None:
+def check_settings_geometry(arch: str, img_size: int,
+                            patch_size: int) -> None:
     if arch not in ARCHS:
         raise CompareError(f'unknown --arch {arch!r}; choose one of '
                            f'{", ".join(ARCHS)}')
@@ -205,8 +205,8 @@ def check_settings_geometry(arch: str, img_size: int, patch_size: int,
             raise CompareError(
                 f'--img-size {img_size} is not divisible by --patch-size '
                 f'{patch_size}: a ViT needs a whole number of patches; use '
-                f'e.g. --img-size {img_size // patch_size * patch_size or patch_size} '
-                f'or a patch size that divides {img_size}')
+                f'e.g. --img-size {max(img_size // patch_size, 2) * patch_size}'
+                f' or a patch size that divides {img_size}')
         if img_size // patch_size < 2:
             raise CompareError(f'--img-size {img_size} with --patch-size '
                                f'{patch_size} gives a single patch; use a '

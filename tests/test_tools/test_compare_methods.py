@@ -313,3 +313,25 @@ def test_simmim_vit_maps_match_masked_tokens():
         torch.testing.assert_close(fmap[b, :, i, j], tokens[b, i * 4 + j])
     none_masked = ours(x, torch.zeros(2, 4, 4, dtype=torch.bool))[-1]
     torch.testing.assert_close(none_masked, ours(x)[-1])
+
+
+def test_minutes_budget_stops_the_runner(data, tmp_path):
+    work_dir = str(tmp_path / 'minutes')
+    args = dict(RUN_ARGS, iters=None, minutes=0.01, methods=['mae'],
+                knn_interval=0, checkpoint_interval=1000)
+    report = cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
+                         log=lambda _: None, **args)
+    row = report['methods']['mae']['per_seed'][0]
+    result = json.load(open(osp.join(work_dir, 'mae', 'pretrain.json')))
+    assert result['stopped_by'] == row['stopped_by'] == 'minutes'
+    # stopped by the hook at 0.6 s of training, long before max_iters
+    assert 1 <= result['iterations'] < cmp.MINUTES_MAX_ITERS
+    assert 0.6 <= result['train_seconds']
+    saved = json.load(open(osp.join(work_dir, 'mae', cmp.BUDGET_FILE)))
+    assert saved['elapsed_at_iter'] == {
+        str(result['iterations']): pytest.approx(result['train_seconds'],
+                                                 abs=0.01)}
+    md = open(osp.join(work_dir, 'report.md')).read()
+    assert '0.01 minutes of training per method' in md
+    assert md.split('`mae`')[1].split('\n')[0].rstrip().endswith(
+        f'| {result["iterations"]} |')
