@@ -104,6 +104,12 @@ def parse_methods(text: str) -> List[str]:
     return names
 
 
+def method_label(method: str, arch: str) -> str:
+    if method == 'conmim' and ARCHS[arch][0] == 'cnn':
+        return 'ConMIM on a ResNet (ConMIMCNN)'
+    return METHOD_LABELS.get(method, 'random init (no pre-training)')
+
+
 def skip_reason(method: str, arch: str) -> Optional[str]:
     """Why ``method`` does not run with ``arch`` (None: it runs)."""
     if method == 'cim':
@@ -907,8 +913,8 @@ def write_report(work_dir: str, settings: dict, results: dict,
         if ARCHS[settings['arch']][0] == 'vit' else '')
     summary = {name: summarise(rows) for name, rows in results.items()}
     report = dict(settings=settings, environment=env, budget=budget,
-                  methods={name: dict(label=METHOD_LABELS.get(
-                      name, 'random initialisation'), mean=summary[name],
+                  methods={name: dict(label=method_label(
+                      name, settings['arch']), mean=summary[name],
                       per_seed=results[name]) for name in results},
                   skipped=skipped, failed=failed)
     with open(osp.join(work_dir, 'report.json.tmp'), 'w') as f:
@@ -941,7 +947,7 @@ def write_report(work_dir: str, settings: dict, results: dict,
     ]
     for name in results:
         s = summary[name]
-        label = METHOD_LABELS.get(name, 'random init (no pre-training)')
+        label = method_label(name, settings['arch'])
         if s['seeds'] > 1:
             label += f' (mean of {s["seeds"]} seeds)'
         memory = s['peak_cuda_mb'] if s['peak_cuda_mb'] is not None else \

@@ -335,3 +335,11 @@ def test_minutes_budget_stops_the_runner(data, tmp_path):
     assert '0.01 minutes of training per method' in md
     assert md.split('`mae`')[1].split('\n')[0].rstrip().endswith(
         f'| {result["iterations"]} |')
+
+
+def test_method_labels_name_the_setting():
+    assert 'paper setting' in cmp.method_label('conmim', 'vit-tiny')
+    assert 'absolute position' in cmp.method_label('conmim-abspos',
+                                                   'vit-small')
+    assert cmp.method_label('conmim', 'resnet50') == \
+        'ConMIM on a ResNet (ConMIMCNN)'
