@@ -2,5 +2,6 @@ from .a2mim_convnext import A2MIMConvNeXt
 from .a2mim_resnet import A2MIMResNet
 from .a2mim_vit import A2MIMViT
 from .conmim_vit import ConMIMViT
+from .simmim_vit import SimMIMViT
 
-__all__ = ['A2MIMConvNeXt', 'A2MIMResNet', 'A2MIMViT', 'ConMIMViT']
+__all__ = ['A2MIMConvNeXt', 'A2MIMResNet', 'A2MIMViT', 'ConMIMViT', 'SimMIMViT']
