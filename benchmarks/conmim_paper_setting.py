@@ -71,7 +71,54 @@ def parse_args():
         REPO_ROOT, 'data', 'demo', 'images'))
     parser.add_argument('--out', default=osp.join(
         REPO_ROOT, 'work_dirs', 'conmim_paper_setting.json'))
+    parser.add_argument('--plot', metavar='JSON',
+                        help='only draw the curve of a recorded run (the '
+                        '--out JSON of an earlier run) into JSON -> .png')
     return parser.parse_args()
+
+
+def plot_curve(result: dict, out_png: str) -> None:
+    """Draw a recorded run: the running-mean loss against log(M) and
+    log(N) (top) and the masked/visible distance ratio (bottom)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    records = result['records']
+    iters = [r['iter'] for r in records]
+    args = result['args']
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True,
+                                      dpi=100)
+    top.plot(iters, [r['loss_running'] for r in records], lw=1.2,
+             label=f'loss, mean of the last {args["log_interval"]} iterations')
+    top.axhline(result['log_num_masked'], color='tab:red', ls='--',
+                label=f'log M = {result["log_num_masked"]:.3f} '
+                f'(M = {result["num_masked"]} masked patches)')
+    top.axhline(result['log_num_patches'], color='tab:gray', ls=':',
+                label=f'log N = {result["log_num_patches"]:.3f} '
+                f'(N = {result["num_patches"]} patches)')
+    first = result.get('first_iter_running_loss_below_log_masked')
+    if first:
+        top.axvline(first, color='tab:red', lw=0.8, alpha=0.5,
+                    label=f'first running mean below log M: iteration {first}')
+    top.set_ylabel('contrastive loss')
+    top.set_ylim(min(r['loss_running'] for r in records) - 0.05,
+                 result['log_num_patches'] + 0.25)
+    top.legend(loc='upper right', fontsize=8)
+    bottom.plot(iters, [r.get('masked_distance_ratio') or 0.
+                        for r in records], color='tab:green', lw=1.2)
+    bottom.set_ylabel('masked / visible distance\n(0 = masked tokens '
+                      'identical)')
+    bottom.set_xlabel('iteration')
+    pos = 'WITH absolute position embedding (control)' if args.get(
+        'abs_pos_emb') else 'paper setting: no absolute position embedding'
+    fig.suptitle(
+        f'ConMIM {pos}\n{args["img_size"]} px, {args["patch_size"]}-px '
+        f'patches, ViT {args["embed_dims"]} x {args["num_layers"]}, batch '
+        f'{args["batch_size"]}, lr {args["lr"]}, cosine over '
+        f'{args["iters"]} iterations, seed {args["seed"]}', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_png)
+    plt.close(fig)
 
 
 def build_model(args):
@@ -211,6 +258,13 @@ def masked_top1(model, data):
 
 def main():
     args = parse_args()
+    if args.plot:
+        with open(args.plot) as f:
+            result = json.load(f)
+        out_png = osp.splitext(args.plot)[0] + '.png'
+        plot_curve(result, out_png)
+        print(f'written {out_png}')
+        return
     import torch
     from mmengine.logging import MessageHub
     from mmengine.optim import build_optim_wrapper
