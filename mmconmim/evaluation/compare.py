@@ -322,6 +322,20 @@ def _photometric() -> list:
     ]
 
 
+def _pixel_mim_optim_wrapper(lr: float, betas: tuple,
+                             norm_key: str) -> dict:
+    """AdamW, wd 0.05 except on norms, biases, position embedding, mask and
+    cls tokens: mmpretrain's MAE (norms named ``ln``) and SimMIM (``norm``)
+    recipes, which differ in betas."""
+    no_decay = dict(decay_mult=0.)
+    return dict(
+        type='OptimWrapper',
+        optimizer=dict(type='AdamW', lr=lr, betas=betas, weight_decay=0.05),
+        paramwise_cfg=dict(custom_keys={
+            key: no_decay for key in (norm_key, 'bias', 'pos_embed',
+                                      'mask_token', 'cls_token')}))
+
+
 def method_config(method: str, settings: dict, run_dir: str,
                   seed: int = 0) -> dict:
     """(``_base_`` list, overrides) of one pre-training run, as a dict with
@@ -429,14 +443,8 @@ def method_config(method: str, settings: dict, run_dir: str,
                            bias=0.0)])
         pipeline = [load, dict(crop, crop_ratio_range=(0.2, 1.0)),
                     dict(type='RandomFlip', prob=0.5), dict(type='PackInputs')]
-        cfg['optim_wrapper'] = dict(
-            type='OptimWrapper',
-            optimizer=dict(type='AdamW', lr=settings['lr'],
-                           betas=(0.9, 0.95), weight_decay=0.05),
-            paramwise_cfg=dict(custom_keys={
-                'ln': dict(decay_mult=0.0), 'bias': dict(decay_mult=0.0),
-                'pos_embed': dict(decay_mult=0.), 'mask_token':
-                dict(decay_mult=0.), 'cls_token': dict(decay_mult=0.)}))
+        cfg['optim_wrapper'] = _pixel_mim_optim_wrapper(
+            settings['lr'], betas=(0.9, 0.95), norm_key='ln')
     elif method == 'simmim':
         # mmpretrain's SimMIM (algorithm, decoder, head; datasets/
         # imagenet_bs256_simmim_192.py) with the ViT of the SimMIM paper
@@ -463,14 +471,8 @@ def method_config(method: str, settings: dict, run_dir: str,
                          mask_patch_size=unit, model_patch_size=patch,
                          mask_ratio=0.6),
                     dict(type='PackInputs')]
-        cfg['optim_wrapper'] = dict(
-            type='OptimWrapper',
-            optimizer=dict(type='AdamW', lr=settings['lr'],
-                           betas=(0.9, 0.999), weight_decay=0.05),
-            paramwise_cfg=dict(custom_keys={
-                'norm': dict(decay_mult=0.0), 'bias': dict(decay_mult=0.0),
-                'pos_embed': dict(decay_mult=0.), 'mask_token':
-                dict(decay_mult=0.), 'cls_token': dict(decay_mult=0.)}))
+        cfg['optim_wrapper'] = _pixel_mim_optim_wrapper(
+            settings['lr'], betas=(0.9, 0.999), norm_key='norm')
     elif method == 'mocov3':
         # mmpretrain configs/mocov3/mocov3_{vit-small-p16,resnet50}_*.py
         temperature = 0.2
