@@ -1,4 +1,7 @@
-from .compat import (UnsafeCheckpointError, apply_compat_fixes,
-                     safe_torch_load)
+from .compat import (NotACheckpointError, UnsafeCheckpointError,
+                     apply_compat_fixes, safe_torch_load)
 
-__all__ = ['UnsafeCheckpointError', 'apply_compat_fixes', 'safe_torch_load']
+__all__ = [
+    'NotACheckpointError', 'UnsafeCheckpointError', 'apply_compat_fixes',
+    'safe_torch_load'
+]

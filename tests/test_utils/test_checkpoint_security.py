@@ -359,3 +359,11 @@ def test_a_real_checkpoint_still_loads_through_every_route(server):
     for filename in (str(served / 'good.pth'), f'{base}/good.pth'):
         ckpt = CheckpointLoader.load_checkpoint(filename, map_location='cpu')
         torch.testing.assert_close(ckpt['state_dict']['w'], state['w'])
+
+
+def test_checkpoint_errors_are_public_in_mmconmim_utils():
+    """Users catch both errors from the public module, not from compat."""
+    import mmconmim.utils as utils
+    assert utils.NotACheckpointError is NotACheckpointError
+    assert 'NotACheckpointError' in utils.__all__
+    assert 'UnsafeCheckpointError' in utils.__all__
