@@ -112,12 +112,20 @@ def eval_pipeline(img_size: int, crop_ratio: float = 0.875) -> list:
     ]
 
 
+# default scopes whose registries hold mmpretrain's datasets and transforms
+CLASSIFICATION_SCOPES = ('mmpretrain', 'mmconmim')
+
+
 def mmpretrain_scope():
-    """Context: the ``mmpretrain`` default scope when none is set (outside a
-    runner), else the current one."""
+    """Context: the current default scope inside an mmpretrain / mmconmim
+    runner, else ``mmpretrain`` -- outside a runner (no scope), or where
+    another library's scope is current (e.g. ``mmseg`` after an mmseg model
+    was built in this process), whose registries lack ``CustomDataset``."""
     from mmengine.registry import DefaultScope
-    scope = None if DefaultScope.get_current_instance() else 'mmpretrain'
-    return DefaultScope.overwrite_default_scope(scope)
+    current = DefaultScope.get_current_instance()
+    keep = current is not None and \
+        current.scope_name in CLASSIFICATION_SCOPES
+    return DefaultScope.overwrite_default_scope(None if keep else 'mmpretrain')
 
 
 def count_class_images(root: str) -> Dict[str, int]:

@@ -149,3 +149,26 @@ def test_gather_drops_sampler_padding_and_sorts():
     assert out['indices'].tolist() == [0, 1, 2]
     assert out['feats'][:, 0].tolist() == [1., 2., 0.]
     assert out['labels'].tolist() == [0, 1, 2]
+
+
+def test_eval_loader_builds_under_another_librarys_scope(tmp_path):
+    """After an mmseg model was built in the process (default scope 'mmseg',
+    whose registries have no CustomDataset), the kNN loaders still build --
+    with mmpretrain's datasets -- and the caller's scope is left as it was."""
+    import numpy as np
+    from mmengine.registry import DefaultScope
+    from PIL import Image
+
+    from mmconmim.evaluation.features import build_eval_dataloader
+    for cls in ('a', 'b'):
+        (tmp_path / cls).mkdir()
+        for i in range(2):
+            Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(
+                tmp_path / cls / f'{i}.png')
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        loader = build_eval_dataloader(str(tmp_path), img_size=8,
+                                       batch_size=4, num_workers=0)
+        assert DefaultScope.get_current_instance().scope_name == 'mmseg'
+    assert type(loader.dataset).__name__ == 'CustomDataset'
+    assert len(loader.dataset) == 4
+    assert loader.dataset.metainfo['classes'] == ('a', 'b')

@@ -179,7 +179,8 @@ def test_mim_route_runs_mmsegs_own_scripts_on_cpu(tmp_path):
     exported weights, and pass --show-dir through to mmseg's visualiser; the
     pkg_resources deprecation warnings of the mmseg:: bases are gone."""
     from tests.fixtures.helpers import run_tool
-    from test_transfer import PRETRAINED_LOADED, SEG, SEG_CFG
+    from tests.test_tools.test_transfer import (PRETRAINED_LOADED, SEG,
+                                                SEG_CFG)
     from tests.fixtures.transfer_data import make_ade20k
     assert shutil.which('mim', path=osp.dirname(sys.executable)), \
         "openmim's mim is not installed (tools/bootstrap.sh installs it)"
