@@ -1105,7 +1105,7 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
                torch=torch.__version__, python=platform.python_version())
     results, failed, curves = {}, {}, {}
     t_start = time.time()
-    done_times = []
+    done_times = {}  # {is random init: [seconds of each unit done]}
     for index, (name, seed) in enumerate(units):
         run_dir = _unit_dir(work_dir, name, seed)
         tag = f'[{index + 1}/{len(units)}] {name}' + (
@@ -1119,13 +1119,13 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
                 curves[name if seed == 0 else f'{name}-seed{seed}'] = \
                     knn_curve(run_dir)
             continue
-        remaining_units = len(units) - index
-        pending = [u for u in units[index:] if u[0] != RANDOM_INIT]
-        if done_times:
-            eta = sum(done_times) / len(done_times) * remaining_units
+        pending = [u[0] for u in units[index:]]
+        eta = estimate_remaining(done_times, pending)
+        if eta is not None:
             eta_txt = _hms(eta)
         elif minutes:
-            eta_txt = '~' + _hms(len(pending) * minutes * 60)
+            eta_txt = '~' + _hms(sum(u != RANDOM_INIT for u in pending)
+                                 * minutes * 60)
         else:
             eta_txt = 'unknown until the first method finishes'
         log(f'{tag}: start (elapsed {_hms(time.time() - t_start)}, '
@@ -1156,12 +1156,13 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
             # the final backbone's kNN (the hook's last point when it ran)
             curve.setdefault(int(metrics['iterations']), metrics['knn_top1'])
             curves[name if seed == 0 else f'{name}-seed{seed}'] = curve
-        done_times.append(time.time() - t0)
-        left = len(units) - index - 1
-        log(f'{tag}: done in {_hms(done_times[-1])}: kNN top-1 '
+        done_times.setdefault(name == RANDOM_INIT, []).append(
+            time.time() - t0)
+        eta = estimate_remaining(done_times, [u[0] for u in units[index + 1:]])
+        log(f'{tag}: done in {_hms(time.time() - t0)}: kNN top-1 '
             f'{metrics["knn_top1"]:.1f}, linear {metrics["linear_top1"]:.1f}'
             f' (elapsed {_hms(time.time() - t_start)}, estimated remaining '
-            f'{_hms(sum(done_times) / len(done_times) * left)})')
+            f'{"unknown" if eta is None else _hms(eta)})')
     report = write_report(work_dir, settings, results, skipped, failed, env)
     if RANDOM_INIT in results:
         curves[RANDOM_INIT] = {0: summarise(results[RANDOM_INIT])['knn_top1']}
@@ -1169,6 +1170,24 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
     log(f'report: {osp.join(work_dir, "report.md")} (and report.json, '
         f'report.png); total {_hms(time.time() - t_start)}')
     return report
+
+
+def estimate_remaining(done_times: Dict[bool, List[float]],
+                       pending: List[str]) -> Optional[float]:
+    """Seconds left for the ``pending`` units (method names): the mean time
+    of the pre-trainings done so far for each pending method, the mean time
+    of the random-init evaluations (seconds, not minutes) for each pending
+    random init; None while a pending kind has no measured unit yet."""
+    eta = 0.
+    for is_random in (True, False):
+        count = sum((name == RANDOM_INIT) == is_random for name in pending)
+        if not count:
+            continue
+        times = done_times.get(is_random)
+        if not times:
+            return None
+        eta += sum(times) / len(times) * count
+    return eta
 
 
 class _MethodFailed(RuntimeError):

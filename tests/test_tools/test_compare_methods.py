@@ -343,3 +343,16 @@ def test_method_labels_name_the_setting():
                                                    'vit-small')
     assert cmp.method_label('conmim', 'resnet50') == \
         'ConMIM on a ResNet (ConMIMCNN)'
+
+
+def test_eta_counts_pretrainings_and_random_inits_separately():
+    """Hand-computed: two pre-trainings of 200 s and 100 s done (mean 150),
+    one random init of 4 s done; left: one random init and two methods."""
+    from mmconmim.evaluation.compare import RANDOM_INIT, estimate_remaining
+    done = {True: [4.], False: [200., 100.]}
+    assert estimate_remaining(done, [RANDOM_INIT, 'mae', 'mocov3']) == \
+        4. + 2 * 150.
+    assert estimate_remaining(done, []) == 0.
+    # nothing measured yet for a pending kind: no guess
+    assert estimate_remaining({True: [4.]}, ['mae']) is None
+    assert estimate_remaining({}, [RANDOM_INIT]) is None
