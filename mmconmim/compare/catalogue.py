@@ -91,11 +91,20 @@ CNN_VARIANTS = {
     'mocov3': 'ResNet (BN, no zero-init residual)',
 }
 
-# fine-tune recipe family of each method (mmconmim.compare.finetune)
+# fine-tune recipe family of each method's ViT rows (its own and its
+# random init's; mmconmim.compare.finetune.RECIPES); None: the plain ViT.
+# Every ResNet row fine-tunes with the 'resnet' recipe.
 FINETUNE_FAMILY = {
-    'conmim': 'conmim', 'conmim-abspos': 'conmim', 'a2mim': 'a2mim',
+    'conmim': 'beit', 'conmim-abspos': 'beit', 'a2mim': 'a2mim',
     'mae': 'mae', 'simmim': 'simmim', 'mocov3': 'mocov3', None: 'vit',
 }
+
+
+def finetune_family(name: str, arch: str) -> str:
+    """The fine-tune recipe family of a row (a method or a random init)."""
+    if kind_of(arch) == 'cnn':
+        return 'resnet'
+    return FINETUNE_FAMILY[method_of(name)]
 
 NEEDS_TOKENIZER = ('needs --cim-tokenizer (pretrained DALL-E / VQ-KD '
                    'tokenizer weights); this tool does not run CIM or BEiT '

@@ -11,9 +11,12 @@ the optional columns: end-to-end fine-tuning top-1
 Random-init rows: ``random_init`` is the plain mmpretrain
 ``VisionTransformer`` (or ResNet) of the compared size; ``random_init-<m>``
 is method m's own pre-training model built from its comparison config and
-initialised with the seed as its runner does (``set_random_seed``, build,
-``init_weights``), then exported like a trained one: the backbone variant
-and the initialisation that row m starts from.
+initialised with the seed (``set_random_seed``, build, ``init_weights``),
+then exported like a trained one: the backbone variant and the
+initialisation scheme that row m starts from. It is an independent draw,
+not the very weights m's run started from (its runner draws other random
+numbers between seeding and initialising); the iteration-0 point of m's
+kNN curve is those.
 """
 import os
 import os.path as osp

@@ -34,8 +34,8 @@ from typing import Dict, List, Optional
 
 import torch
 
-from .catalogue import (FINETUNE_FAMILY, RANDOM_INIT, CompareError, is_random,
-                        kind_of, method_of, own_init, skip_reason)
+from .catalogue import (RANDOM_INIT, CompareError, finetune_family,
+                        is_random, kind_of, method_of, own_init, skip_reason)
 from .checks import (check_eval_data, check_numbers, check_seg_data,
                      check_settings_geometry, fingerprint, parse_lr)
 from .configs import backbone_cfg, eval_backbone_cfg, method_config, \
@@ -182,7 +182,7 @@ def add_columns(name: str, seed: int, metrics: dict, settings: dict,
         if column == 'finetune':
             metrics.update(finetune_column(
                 backbone_file, metrics['backbone_cfg'], settings,
-                FINETUNE_FAMILY.get(method_of(name), 'vit'), seed,
+                finetune_family(name, settings['arch']), seed,
                 osp.join(run_dir, 'finetune')))
         else:
             metrics.update(dense_column(

@@ -11,7 +11,6 @@ import json
 import os
 import os.path as osp
 import shutil
-import types
 
 import numpy as np
 import pytest
@@ -30,6 +29,7 @@ TOOL = osp.join(REPO, 'tools', 'compare_methods.py')
 CLASSES = ('red', 'green', 'blue')
 PER_CLASS = 6
 KNN_K = 3
+CLASS_LIFT = 15
 # the fine-tune / dense columns run when this checkout has their modules
 # (mmconmim/compare/finetune.py, dense.py); else they are reported as not
 # available, which is what these tests then check
@@ -47,13 +47,15 @@ ROWS = ('random_init', 'random_init-conmim-abspos', 'random_init-mae') + \
 
 def write_images(root, classes=CLASSES, per_class=PER_CLASS, seed=0,
                  size=40):
-    """Class = dominant colour channel plus noise (learnable, not trivial)."""
+    """Class = a weak lift of one colour channel under strong noise: a
+    random ViT scores well below 100 % (so a wrong recomputation cannot
+    agree by saturation) and above chance."""
     rng = np.random.default_rng(seed)
     for index, name in enumerate(classes):
         os.makedirs(osp.join(root, name), exist_ok=True)
         for i in range(per_class):
-            img = rng.integers(0, 120, (size, size, 3))
-            img[..., index % 3] += 120
+            img = rng.integers(0, 256 - CLASS_LIFT, (size, size, 3))
+            img[..., index % 3] += CLASS_LIFT
             Image.fromarray(img.astype(np.uint8)).save(
                 osp.join(root, name, f'{i}.png'))
 
@@ -98,6 +100,8 @@ def recompute(config, backbone, data, pool='avg'):
 
 def test_end_to_end_report(first_run, data):
     work_dir, report, lines = first_run
+    # the data are not saturated: the recomputations below can disagree
+    assert report['methods']['random_init']['mean']['knn_top1']['mean'] < 100
     for name in ('report.md', 'report.json', 'report.png', 'settings.json'):
         assert osp.isfile(osp.join(work_dir, name)), name
     assert set(report['methods']) == set(ROWS)
