@@ -20,9 +20,9 @@ configs/benchmarks/mmsegmentation/, and reports mIoU on the val split:
   downstream configs) with a small FCN head (one 3x3 conv, 64 channels, BN).
 
 Recipe (AdamW (0.9, 0.999), weight decay 0.05 except on 1-D weights, biases,
-tokens and position embeddings; linear warm-up of the schedule's first
-~1 % (1500 of 160k) from 1e-6 of the lr, then poly decay to 0): the ``finetune`` lr is
-mmseg's BEiT/MAE UperNet value, 1e-4 at batch 16 with layer-wise decay 0.65
+tokens and position embeddings; linear warm-up over the schedule's first
+~1 % (1500 of 160k) from 1e-6 of the lr, then poly decay to 0): the
+``finetune`` lr is mmseg's BEiT/MAE UperNet value, 1e-4 at batch 16 with layer-wise decay 0.65
 (layer ``i`` of ``L``: ``lr * 0.65 ** (L + 1 - i)``, mmseg's
 ``get_layer_id_for_vit`` rule, written as per-parameter ``lr_mult`` so every
 backbone class gets it); the ``linear`` lr (1e-3 at batch 16) is ours (a
@@ -50,7 +50,7 @@ from .finetune import (IMAGENET_MEAN, IMAGENET_STD, _network_kind,
                        cached_result, check_img_size, check_loads,
                        config_digest, downstream_backbone, file_prefix,
                        last_val_metric, load_network, run_config, runtime,
-                       store_result)
+                       schedule, store_result)
 
 MODES = ('linear', 'finetune')
 CONFIG_FILE = 'dense_config.py'
@@ -97,7 +97,10 @@ def _split_files(seg_data: str, split: str) -> tuple:
     ann_dir = osp.join(seg_data, 'ann_dir', split)
     for folder in (img_dir, ann_dir):
         if not osp.isdir(folder):
-            raise FileNotFoundError(f'{OWNER}: no folder {folder!r}; '
+            hint = (' (a labelled crop folder: make mosaics of it with '
+                    'prepare_seg_data)') if osp.isdir(
+                        osp.join(seg_data, split)) else ''
+            raise FileNotFoundError(f'{OWNER}: no folder {folder!r}{hint}; '
                                     + LAYOUT)
     images = sorted(os.listdir(img_dir))
     suffixes = {osp.splitext(f)[1].lower() for f in images}
@@ -167,14 +170,14 @@ def _dataset(seg_data: str, split: str, suffix: str, classes: list,
 
 def _pipelines(img_size: int) -> tuple:
     train = [dict(type='LoadImageFromFile'),
-             dict(type='LoadAnnotations', reduce_zero_label=False),
+             dict(type='LoadAnnotations'),
              dict(type='RandomCrop', crop_size=(img_size, img_size),
                   cat_max_ratio=0.75),
              dict(type='RandomFlip', prob=0.5),
              dict(type='PhotoMetricDistortion'),
              dict(type='PackSegInputs')]
     test = [dict(type='LoadImageFromFile'),
-            dict(type='LoadAnnotations', reduce_zero_label=False),
+            dict(type='LoadAnnotations'),
             dict(type='PackSegInputs')]
     return train, test
 
@@ -185,7 +188,8 @@ def _head(mode: str, dims: int, num_classes: int) -> dict:
                   concat_input=False, num_classes=num_classes,
                   align_corners=False,
                   loss_decode=dict(type='CrossEntropyLoss',
-                                   use_sigmoid=False, loss_weight=1.0))
+                                   use_sigmoid=False, loss_weight=1.0,
+                                   avg_non_ignore=True))
     if mode == 'linear':  # only the 1x1 classifier conv
         return dict(common, channels=dims, num_convs=0, dropout_ratio=0.)
     return dict(common, channels=64, num_convs=1, kernel_size=3,
@@ -279,12 +283,8 @@ def dense_config(backbone_file: str, backbone_cfg: dict, seg_data: str, *,
     if mode == 'finetune':
         paramwise['custom_keys'] = _param_keys(model['backbone'],
                                                LAYER_DECAY)
-    warm = min(iters, max(1, round(WARMUP * iters)))
-    sched = [dict(type='LinearLR', start_factor=1e-6, by_epoch=False,
-                  begin=0, end=warm)]
-    if warm < iters:
-        sched.append(dict(type='PolyLR', eta_min=0., power=1.0,
-                          by_epoch=False, begin=warm, end=iters))
+    sched = schedule(iters, WARMUP, start_factor=1e-6,
+                     decay=dict(type='PolyLR', eta_min=0., power=1.0))
     return dict(
         default_scope='mmseg',
         model=model,
@@ -356,10 +356,11 @@ def dense_transfer(backbone_file: str, backbone_cfg: dict, seg_data: str,
     modes = _check_args(modes, iters, seed, img_size, batch_size, lr)
     network = load_network(backbone_file, backbone_cfg, OWNER)
     check_img_size(OWNER, network, img_size)
+    names = {split: _split_files(seg_data, split)[1]
+             for split in ('train', 'val')}
     classes = seg_classes(seg_data, classes)
     for split in ('train', 'val'):
-        _check_labels(seg_data, split, _split_files(seg_data, split)[1],
-                      len(classes))
+        _check_labels(seg_data, split, names[split], len(classes))
     result = dict(linear_miou=None, finetune_miou=None)
     for mode in modes:
         mode_dir = osp.join(osp.abspath(work_dir), mode)

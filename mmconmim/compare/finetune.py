@@ -357,13 +357,21 @@ def _optim_wrapper(recipe: Recipe, lr: float, kind: str) -> dict:
                                  for k in NO_DECAY_KEYS}))
 
 
-def schedule(iters: int, warmup: float, eta_min: float = 1e-6) -> list:
-    warm = min(max(1, round(warmup * iters)), iters)
-    sched = [dict(type='LinearLR', start_factor=1e-4, by_epoch=False,
-                  begin=0, end=warm)]
+def schedule(iters: int, warmup: float, start_factor: float = 1e-4,
+             decay: Optional[dict] = None) -> list:
+    """Linear warm-up over the fraction ``warmup`` of ``iters`` from
+    ``start_factor`` of the lr, then ``decay`` (default: cosine to 1e-6)
+    to the end. mmengine's ``LinearLR`` reaches the full lr at its last
+    step, so a warm-up needs 2 steps at least; a shorter one is left out."""
+    decay = decay or dict(type='CosineAnnealingLR', eta_min=1e-6)
+    warm = min(round(warmup * iters), iters)
+    warm = warm if warm >= 2 else 0
+    sched = []
+    if warm:
+        sched.append(dict(type='LinearLR', start_factor=start_factor,
+                          by_epoch=False, begin=0, end=warm))
     if warm < iters:
-        sched.append(dict(type='CosineAnnealingLR', eta_min=eta_min,
-                          by_epoch=False, begin=warm, end=iters))
+        sched.append(dict(decay, by_epoch=False, begin=warm, end=iters))
     return sched
 
 

@@ -124,7 +124,9 @@ def test_finetune_on_a_users_dataset_with_classes_given(
     saved = load_weights(osp.join(mode_dir, 'iter_4.pth'))
     export = load_weights(compare_data['vit'])  # bare keys
     key = 'layers.0.attn.qkv.weight'
-    assert not torch.equal(saved['backbone.' + key], export[key])
+    # loaded from the export, then 4 AdamW steps of <= 2.5e-5 each
+    change = (saved['backbone.' + key] - export[key]).abs().max()
+    assert 0 < change < 4 * 2.5e-5
     model = saved_segmentor(mode_dir, 4)
     assert result['finetune_miou'] == pytest.approx(
         recomputed_miou(model, own, len(CLASSES)), abs=0.006)

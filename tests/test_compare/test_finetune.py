@@ -12,7 +12,8 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 from mmconmim.compare.finetune import (CONFIG_FILE, RESULT_FILE,
-                                       finetune_backbone, finetune_config)
+                                       finetune_backbone, finetune_config,
+                                       schedule)
 from tests.test_compare.conftest import (BEIT_CFG, CLASSES, IMG, VIT_CFG,
                                          load_weights)
 
@@ -181,3 +182,31 @@ def test_bad_inputs_are_refused(compare_data, tmp_path):
         dict(config_sha256='0' * 16, result={})))
     with pytest.raises(FileExistsError, match='another run'):
         run(compare_data, work)
+
+
+@pytest.mark.parametrize('warmup, decay', [
+    (0.2, None),  # beit: 20 of 100 epochs, cosine
+    (1500 / 160000, dict(type='PolyLR', eta_min=0., power=1.0)),  # dense
+])
+def test_schedule_reaches_the_base_lr_and_decays(warmup, decay):
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+    param = torch.nn.Parameter(torch.zeros(1))
+    wrapper = OptimWrapper(torch.optim.SGD([param], lr=0.1))
+    schedulers = [PARAM_SCHEDULERS.build(dict(cfg, optimizer=wrapper))
+                  for cfg in schedule(150, warmup, decay=decay)]
+    lrs = []
+    for _ in range(150):
+        lrs.append(wrapper.optimizer.param_groups[0]['lr'])
+        for scheduler in schedulers:
+            scheduler.step()
+    warm = round(warmup * 150)
+    warm = warm if warm >= 2 else 0  # 1500/160k of 150: no warm-up
+    assert lrs[warm] == pytest.approx(0.1)  # the full lr after warm-up
+    if warm:
+        assert lrs[0] == pytest.approx(0.1 * 1e-4)
+        # mmengine's LinearLR is at the full lr on its last step
+        assert lrs[warm - 1] == pytest.approx(0.1)
+        assert all(a < b for a, b in zip(lrs[:warm - 1], lrs[1:warm]))
+    assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:]))
+    assert lrs[-1] < 0.1 * 0.01
