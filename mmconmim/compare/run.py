@@ -51,6 +51,9 @@ from .settings import LR_RULE, check_or_store_settings, vit_arch
 # the photo-regions run stays under 45 min on 2 cores with this many
 # fine-tuning iterations per row (docs/compare_methods.md)
 DEFAULT_FINETUNE_ITERS = 200
+# the dense task's mosaics: 2x2 and 3x3 crops of different classes (the
+# 3x3 ones only with 9 classes or more)
+MOSAIC_GRIDS = ((2, 2), (3, 3))
 
 
 def _hms(seconds: float) -> str:
@@ -161,6 +164,34 @@ def run_random(name: str, seed: int, settings: dict, run_dir: str) -> dict:
     return metrics
 
 
+COLUMN_DIRS = ('finetune', 'dense')
+
+
+def _drop_stale_columns(run_dir: str, log, tag: str) -> None:
+    """Remove the fine-tune / dense runs of an earlier attempt at a row
+    that is computed again: they belong to a backbone that is replaced."""
+    import shutil
+    for sub in COLUMN_DIRS:
+        path = osp.join(run_dir, sub)
+        if osp.isdir(path):
+            log(f'{tag}: removing {path} (the {sub} run of the backbone '
+                'this row replaces)')
+            shutil.rmtree(path)
+
+
+def compute_row(name: str, seed: int, settings: dict, run_dir: str, log,
+                tag: str) -> dict:
+    """Pre-train (or initialise) and evaluate a row that is not finished;
+    its frozen-feature metrics are saved before any optional column."""
+    _drop_stale_columns(run_dir, log, tag)
+    if is_random(name):
+        metrics = run_random(name, seed, settings, run_dir)
+    else:
+        metrics = run_method(name, seed, settings, run_dir, log, tag)
+    _save_json(osp.join(run_dir, 'metrics.json'), metrics)
+    return metrics
+
+
 def missing_columns(metrics: dict, settings: dict,
                     unavailable: dict) -> List[str]:
     """The optional columns asked for that ``metrics`` lacks."""
@@ -183,11 +214,11 @@ def add_columns(name: str, seed: int, metrics: dict, settings: dict,
             metrics.update(finetune_column(
                 backbone_file, metrics['backbone_cfg'], settings,
                 finetune_family(name, settings['arch']), seed,
-                osp.join(run_dir, 'finetune')))
+                osp.join(run_dir, COLUMN_DIRS[0])))
         else:
             metrics.update(dense_column(
                 backbone_file, metrics['backbone_cfg'], settings, seg_data,
-                seed, osp.join(run_dir, 'dense')))
+                seed, osp.join(run_dir, COLUMN_DIRS[1])))
         _save_json(osp.join(run_dir, 'metrics.json'), metrics)
 
 
@@ -233,6 +264,12 @@ def prepare_settings(pretrain_data: str, eval_data: str, arch: str,
         raise CompareError('--seg-data is given without --dense; add --dense '
                            '(the dense column) or drop --seg-data')
     seg = fingerprint(check_seg_data(seg_data)) if seg_data else None
+    if dense and not seg_data and len(counts['train']) < 4:
+        raise CompareError(
+            f'--dense: {eval_data!r} has {len(counts["train"])} classes; the '
+            'segmentation mosaics need at least 4 (a 2x2 grid of crops of '
+            'different classes). Give your own mmseg dataset with --seg-data '
+            'or drop --dense')
     ev = fingerprint(eval_data)
     ev.update(train_images=sum(counts['train'].values()),
               val_images=sum(counts['val'].values()),
@@ -276,8 +313,10 @@ def _seg_data(settings: dict, work_dir: str, log) -> Optional[str]:
     out = osp.join(work_dir, 'seg_data')
     if not osp.isfile(osp.join(out, 'meta.json')):
         log(f'dense: writing the segmentation mosaics to {out}')
+        classes = settings['eval_data']['classes']
         optional_module('dense').prepare_seg_data(
-            settings['eval_data']['path'], out, seed=0)
+            settings['eval_data']['path'], out, seed=0,
+            grids=tuple(g for g in MOSAIC_GRIDS if g[0] * g[1] <= classes))
     return out
 
 
@@ -342,12 +381,8 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
         try:
             if finished:
                 metrics = _load_json(osp.join(run_dir, 'metrics.json'))
-            elif is_random(name):
-                metrics = run_random(name, seed, settings, run_dir)
             else:
-                metrics = run_method(name, seed, settings, run_dir, log, tag)
-            if not finished:
-                _save_json(osp.join(run_dir, 'metrics.json'), metrics)
+                metrics = compute_row(name, seed, settings, run_dir, log, tag)
             columns = missing_columns(metrics, settings, unavailable)
             if finished:
                 log(f'{tag}: finished earlier, ' + (

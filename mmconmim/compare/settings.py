@@ -59,7 +59,7 @@ SETTINGS_FILE = 'settings.json'
 COMPARED_KEYS = ('arch', 'width', 'depth', 'heads', 'img_size', 'patch_size',
                  'iters', 'minutes', 'batch_size', 'lr', 'lr_rule', 'knn_k',
                  'knn_interval', 'checkpoint_interval', 'pretrain_data',
-                 'eval_data', 'finetune_iters', 'dense', 'seg_data')
+                 'eval_data', 'finetune_iters', 'dense_iters', 'seg_data')
 
 
 def check_or_store_settings(work_dir: str, settings: dict) -> None:

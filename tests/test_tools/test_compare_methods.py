@@ -26,7 +26,8 @@ from mmconmim.engine.hooks.compare_budget_hook import BUDGET_FILE
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'compare_methods.py')
-CLASSES = ('red', 'green', 'blue')
+CLASSES = ('red', 'green', 'blue', 'yellow')
+LIFTS = ((1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0))
 PER_CLASS = 6
 KNN_K = 3
 CLASS_LIFT = 15
@@ -38,8 +39,7 @@ HAS_DENSE = optional_module('dense') is not None
 RUN_ARGS = dict(methods=['conmim-abspos', 'mae'], arch='vit-tiny',
                 width=64, depth=2, img_size=32, patch_size=8, iters=2,
                 batch_size=4, knn_k=KNN_K, knn_interval=2,
-                checkpoint_interval=1, num_workers=0, finetune_iters=2,
-                dense=True, dense_iters=2)
+                checkpoint_interval=1, num_workers=0, finetune_iters=2)
 METHODS = ('conmim-abspos', 'mae')
 ROWS = ('random_init', 'random_init-conmim-abspos', 'random_init-mae') + \
     METHODS
@@ -55,7 +55,7 @@ def write_images(root, classes=CLASSES, per_class=PER_CLASS, seed=0,
         os.makedirs(osp.join(root, name), exist_ok=True)
         for i in range(per_class):
             img = rng.integers(0, 256 - CLASS_LIFT, (size, size, 3))
-            img[..., index % 3] += CLASS_LIFT
+            img += CLASS_LIFT * np.array(LIFTS[index])
             Image.fromarray(img.astype(np.uint8)).save(
                 osp.join(root, name, f'{i}.png'))
 
@@ -74,6 +74,19 @@ def first_run(data, tmp_path_factory):
     lines = []
     report = cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
                          log=lines.append, **RUN_ARGS)
+    return work_dir, report, lines
+
+
+@pytest.fixture(scope='module')
+def dense_run(first_run, data, tmp_path_factory):
+    """The first comparison continued with --dense for the MAE rows: only
+    the missing dense columns run."""
+    work_dir = str(tmp_path_factory.mktemp('cmp_dense') / 'work')
+    shutil.copytree(first_run[0], work_dir)
+    lines = []
+    report = cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
+                         log=lines.append, **dict(RUN_ARGS, methods=['mae'],
+                                                  dense=True, dense_iters=2))
     return work_dir, report, lines
 
 
@@ -122,14 +135,17 @@ def test_end_to_end_report(first_run, data):
         assert any(line.startswith('[') and f'{method}: start' in line
                    and 'estimated remaining' in line for line in lines)
         assert any(f'{method}: done in' in line for line in lines)
-    for column, present in (('finetune', HAS_FINETUNE), ('dense', HAS_DENSE)):
-        if present:
-            assert column not in report['unavailable']
-        else:
-            assert 'not available' in report['unavailable'][column]
-            assert any(f'{column} column not available' in line
-                       for line in lines)
-            assert f'`{column}`: not available' in md
+    if HAS_FINETUNE:
+        assert report['unavailable'] == {}
+        assert '| finetune top-1 |' in md
+        assert all(report['methods'][r]['per_seed'][0]['finetune_top1']
+                   is not None for r in ROWS)
+    else:
+        assert 'not available' in report['unavailable']['finetune']
+        assert any('finetune column not available' in line
+                   for line in lines)
+        assert '`finetune`: not available' in md
+    assert 'dense linear mIoU' not in md  # no --dense
     png = Image.open(osp.join(work_dir, 'report.png'))
     assert png.size == (800, 500)
 
@@ -190,9 +206,21 @@ def test_finetune_numbers_match_recomputation(first_run, data, tmp_path):
 
 
 @pytest.mark.skipif(not HAS_DENSE, reason='dense module not merged')
-def test_dense_numbers_match_recomputation(first_run, tmp_path):
+def test_dense_numbers_match_recomputation(dense_run, tmp_path):
     from mmconmim.compare.dense import dense_transfer
-    work_dir, report, _ = first_run
+    work_dir, report, lines = dense_run
+    assert set(report['methods']) == {'random_init', 'random_init-mae',
+                                      'mae'}
+    assert sum('finished earlier, adding dense' in line
+               for line in lines) == 3
+    assert not any(': start' in line for line in lines)
+    md = open(osp.join(work_dir, 'report.md')).read()
+    assert '| dense linear mIoU | dense fine-tune mIoU |' in md
+    assert '| Δ dense linear mIoU | Δ dense fine-tune mIoU |' in md
+    # 4 classes: 2x2 mosaics only
+    meta = json.load(open(osp.join(work_dir, 'seg_data', 'meta.json')))
+    assert len(meta['classes']) == len(CLASSES)
+    assert {len(m['tiles']) for m in meta['splits']['val']} == {4}
     row = report['methods']['mae']['per_seed'][0]
     again = dense_transfer(
         osp.join(work_dir, 'mae', 'backbone.pth'), row['backbone_cfg'],
@@ -241,6 +269,11 @@ def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
     assert any('conmim-abspos: resuming from' in line and 'iter_1.pth' in
                line for line in lines)
     assert any('mae: finished earlier, skipped' in line for line in lines)
+    if HAS_FINETUNE:
+        assert any('conmim-abspos: removing' in line and 'finetune' in line
+                   for line in lines)
+        assert again['methods']['conmim-abspos']['per_seed'][0][
+            'finetune_top1'] is not None
     result = json.load(open(osp.join(run_dir, 'pretrain.json')))
     assert result['start_iter'] == 1 and result['iterations'] == 2
     new_logs = [d for d in set(os.listdir(run_dir)) - old_logs
@@ -316,7 +349,7 @@ def test_bad_inputs(data, tmp_path):
         run(train)
     with pytest.raises(cmp.CompareError,
                        match=rf'too few train images per class for kNN with '
-                       rf'k=20: 3 class\(es\) have fewer than 20.*at most '
+                       rf'k=20: 4 class\(es\) have fewer than 20.*at most '
                        rf'{PER_CLASS}'):
         run(knn_k=20)
     with pytest.raises(cmp.CompareError,
@@ -334,10 +367,17 @@ def test_bad_inputs(data, tmp_path):
             (dict(iters=None), r'exactly one budget'),
             (dict(dense=False, seg_data=str(tmp_path)),
              r'--seg-data is given without --dense'),
-            (dict(seg_data=str(tmp_path)),
+            (dict(dense=True, seg_data=str(tmp_path)),
              r"no images in img_dir/train/; expected mmseg's layout")):
         with pytest.raises(cmp.CompareError, match=message):
             run(**kw)
+    three = tmp_path / 'three'
+    write_images(str(three / 'train'), classes=CLASSES[:3])
+    write_images(str(three / 'val'), classes=CLASSES[:3], seed=1)
+    with pytest.raises(cmp.CompareError,
+                       match=r'--dense: .* has 3 classes; the segmentation '
+                       r'mosaics need at least 4.*--seg-data'):
+        run(str(three), dense=True)
     with pytest.raises(cmp.CompareError,
                        match=r"unknown method\(s\) byol; known methods: "
                        r"conmim, conmim-abspos, a2mim, mae, simmim, mocov3"):
