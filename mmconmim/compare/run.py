@@ -16,13 +16,14 @@ Layout of a work dir::
     random_init-<m>[-seedS]/   config.py, backbone.pth, metrics.json
     <m>[-seedS]/               config.py, iter_*.pth, <timestamp>/ (logs),
                                pretrain.json, backbone.pth, metrics.json,
-                               finetune/, dense/
+                               finetune/, finetune.log, dense/, dense.log
 
 A row whose ``backbone.pth`` and ``metrics.json`` exist is finished and
 skipped on a re-run (a column it lacks, e.g. after adding ``--dense``, is
 computed); one with a checkpoint but no backbone resumes from its last
 checkpoint (mmengine ``resume``).
 """
+import contextlib
 import json
 import os
 import os.path as osp
@@ -33,19 +34,20 @@ import time
 from typing import Dict, List, Optional
 
 import torch
+from mmengine.config import Config
 
 from .catalogue import (RANDOM_INIT, CompareError, finetune_family,
                         is_random, kind_of, method_of, own_init, skip_reason)
 from .checks import (check_eval_data, check_numbers, check_seg_data,
                      check_settings_geometry, fingerprint, parse_lr)
-from .configs import backbone_cfg, eval_backbone_cfg, method_config, \
-    write_config
+from .configs import (backbone_cfg, eval_backbone_cfg, method_config,
+                      write_config)
 from .evaluate import (dense_column, evaluate_backbone, finetune_column,
                        optional_module, plain_backbone_cfg, save_method_init,
                        save_plain_random)
 from .pretrain import PRETRAIN_ENTRY
-from .report import cpu_model, init_points, knn_curve, plot_report, \
-    write_report
+from .report import (cpu_model, init_points, knn_curve, plot_report,
+                     write_report)
 from .settings import LR_RULE, check_or_store_settings, vit_arch
 
 # the photo-regions run stays under 45 min on 2 cores with this many
@@ -134,7 +136,6 @@ def run_method(name: str, seed: int, settings: dict, run_dir: str, log,
         _pretrain_subprocess(config, result, run_dir, log, tag)
     pre = _load_json(result)
     backbone = eval_backbone_cfg(backbone_cfg(config), settings['arch'])
-    from mmengine.config import Config
     metrics = evaluate_backbone(
         osp.join(run_dir, 'backbone.pth'), backbone,
         settings['eval_data']['path'], settings['img_size'],
@@ -177,6 +178,8 @@ def _drop_stale_columns(run_dir: str, log, tag: str) -> None:
             log(f'{tag}: removing {path} (the {sub} run of the backbone '
                 'this row replaces)')
             shutil.rmtree(path)
+        if osp.isfile(path + '.log'):
+            os.remove(path + '.log')
 
 
 def compute_row(name: str, seed: int, settings: dict, run_dir: str, log,
@@ -204,21 +207,44 @@ def missing_columns(metrics: dict, settings: dict,
     return [c for c in wanted if keys[c] not in metrics]
 
 
+class _AppendingLog:
+    """A stream that appends every write to a file: the runners of the
+    fine-tune and dense columns log there instead of between the progress
+    lines (a logger they leave behind keeps writing to it, never to a
+    closed file)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def write(self, text: str) -> int:
+        with open(self.path, 'a') as f:
+            return f.write(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
 def add_columns(name: str, seed: int, metrics: dict, settings: dict,
                 run_dir: str, columns: List[str], seg_data: str) -> None:
-    """Fine-tune / dense-transfer the row's backbone; ``metrics`` updated
-    and saved after each column."""
+    """Fine-tune / dense-transfer the row's backbone (their runners' output
+    in ``run_dir/<column>.log``); ``metrics`` updated and saved after each
+    column."""
     backbone_file = osp.join(run_dir, 'backbone.pth')
     for column in columns:
-        if column == 'finetune':
-            metrics.update(finetune_column(
-                backbone_file, metrics['backbone_cfg'], settings,
-                finetune_family(name, settings['arch']), seed,
-                osp.join(run_dir, COLUMN_DIRS[0])))
-        else:
-            metrics.update(dense_column(
-                backbone_file, metrics['backbone_cfg'], settings, seg_data,
-                seed, osp.join(run_dir, COLUMN_DIRS[1])))
+        out = _AppendingLog(osp.join(run_dir, f'{column}.log'))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            if column == 'finetune':
+                metrics.update(finetune_column(
+                    backbone_file, metrics['backbone_cfg'], settings,
+                    finetune_family(name, settings['arch']), seed,
+                    osp.join(run_dir, COLUMN_DIRS[0])))
+            else:
+                metrics.update(dense_column(
+                    backbone_file, metrics['backbone_cfg'], settings,
+                    seg_data, seed, osp.join(run_dir, COLUMN_DIRS[1])))
         _save_json(osp.join(run_dir, 'metrics.json'), metrics)
 
 
@@ -403,8 +429,10 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
             continue
         done_times.setdefault(is_random(name), []).append(time.time() - t0)
         eta = estimate_remaining(done_times, [u[0] for u in units[index + 1:]])
-        extra = ''.join(f', {k} {metrics[k]:.1f}' for k in (
-            'finetune_top1', 'dense_linear_miou', 'dense_finetune_miou')
+        extra = ''.join(f', {title} {metrics[k]:.1f}' for k, title in (
+            ('finetune_top1', 'fine-tune'), ('dense_linear_miou',
+                                             'dense linear mIoU'),
+            ('dense_finetune_miou', 'dense fine-tune mIoU'))
             if metrics.get(k) is not None)
         log(f'{tag}: done in {_hms(time.time() - t0)}: kNN top-1 '
             f'{metrics["knn_top1"]:.1f}, linear {metrics["linear_top1"]:.1f}'
