@@ -237,7 +237,8 @@ def write_report(work_dir: str, settings: dict, results: dict,
     if gain:
         lines += ['', '**Gain over each method\'s own random init** '
                   '(points; the init row is the method\'s backbone variant '
-                  'with its initialisation, untrained):', ''] + _gain_table(summary, gain)
+                  'with its initialisation, untrained):', '']
+        lines += _gain_table(summary, gain)
     lines += [''] + _notes(settings, skipped, failed, unavailable)
     _atomic_text(osp.join(work_dir, 'report.md'), '\n'.join(lines))
     return report
