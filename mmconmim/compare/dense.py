@@ -21,13 +21,13 @@ configs/benchmarks/mmsegmentation/, and reports mIoU on the val split:
 
 Recipe (AdamW (0.9, 0.999), weight decay 0.05 except on 1-D weights, biases,
 tokens and position embeddings; linear warm-up over the schedule's first
-~1 % (1500 of 160k) from 1e-6 of the lr, then poly decay to 0): the
-``finetune`` lr is mmseg's BEiT/MAE UperNet value, 1e-4 at batch 16 with layer-wise decay 0.65
+~1 % (1500 of 160k) from 1e-6 of the lr, then poly decay to 0): mmseg's
+BEiT/MAE UperNet values, lr 1e-4 at batch 16 with layer-wise decay 0.65
 (layer ``i`` of ``L``: ``lr * 0.65 ** (L + 1 - i)``, mmseg's
 ``get_layer_id_for_vit`` rule, written as per-parameter ``lr_mult`` so every
-backbone class gets it); the ``linear`` lr (1e-3 at batch 16) is ours (a
-head trained alone from scratch). Both scale to the batch by the linear rule.
-Ours as well: the light heads, the iterations, random crops of ``img_size``
+backbone class gets it), and the new head at 10x the lr (mmseg's SegFormer
+recipe), in both modes; the lr scales to the batch by the linear rule.
+Ours: the light heads, the iterations, random crops of ``img_size``
 with flips and photometric distortion but no random rescaling (the tiles
 have one scale in train and val), sliding-window inference with
 ``img_size`` windows and half-window stride.
@@ -59,8 +59,10 @@ IGNORE_INDEX = 255
 LAYOUT = ('expected DIR/img_dir/{train,val}/*.png|jpg, DIR/ann_dir/{train,'
           'val}/*.png (uint8 class index per pixel, 255 = ignore) and '
           'DIR/meta.json {"classes": [...]} (prepare_seg_data writes it)')
-# lr at batch 16: mmseg's BEiT/MAE UperNet recipe (finetune), ours (linear)
-BASE_LR = dict(linear=1e-3, finetune=1e-4)
+# mmseg's BEiT/MAE UperNet recipe: 1e-4 at batch 16, layer decay 0.65; the
+# head at 10x the lr (mmseg's SegFormer recipe: a new head, short schedule)
+BASE_LR = 1e-4
+HEAD_LR_MULT = 10.
 BASE_BATCH = 16
 LAYER_DECAY = 0.65
 WARMUP = 1500 / 160000
@@ -207,23 +209,29 @@ def _layer_id(name: str, num_layers: int) -> int:
     return num_layers + 1
 
 
-def _param_keys(network_cfg: dict, decay: float) -> dict:
-    """Per-parameter ``lr_mult``/``decay_mult`` of the downstream backbone
-    (built once to list its parameters): layer-wise lr decay, no weight
-    decay on 1-D weights, biases, tokens and position embeddings."""
+def _param_keys(model_cfg: dict, decay: float) -> dict:
+    """Per-parameter ``lr_mult``/``decay_mult`` of the segmentor (built
+    once to list its parameters): layer-wise lr decay in the backbone,
+    :data:`HEAD_LR_MULT` in the head, no weight decay on 1-D weights,
+    biases, tokens and position embeddings."""
     from mmengine.registry import DefaultScope
 
     from mmconmim.registry import MODELS
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        network = MODELS.build(dict(network_cfg, init_cfg=None))
-    num_layers = getattr(network, 'num_layers', 0)
+    model_cfg = dict(model_cfg, backbone=dict(model_cfg['backbone'],
+                                              init_cfg=None))
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(model_cfg)
+    num_layers = getattr(model.backbone, 'num_layers', 0)
     keys = {}
-    for name, param in network.named_parameters():
+    for name, param in model.named_parameters():
         flat = param.ndim == 1 or name.endswith('.bias') or name in (
-            'pos_embed', 'cls_token')
-        lr_mult = decay**(num_layers + 1 - _layer_id(name, num_layers))
-        keys[f'backbone.{name}'] = dict(lr_mult=lr_mult,
-                                        decay_mult=0. if flat else 1.)
+            'backbone.pos_embed', 'backbone.cls_token')
+        if name.startswith('backbone.'):
+            layer = _layer_id(name[len('backbone.'):], num_layers)
+            lr_mult = decay**(num_layers + 1 - layer)
+        else:
+            lr_mult = HEAD_LR_MULT
+        keys[name] = dict(lr_mult=lr_mult, decay_mult=0. if flat else 1.)
     return keys
 
 
@@ -278,11 +286,8 @@ def dense_config(backbone_file: str, backbone_cfg: dict, seg_data: str, *,
     model = _model(network, mode, img_size, len(classes),
                    osp.abspath(backbone_file))
     check_loads(backbone_file, model['backbone'], 'mmseg')
-    lr = BASE_LR[mode] * batch_size / BASE_BATCH if lr is None else lr
-    paramwise = dict(norm_decay_mult=0., bias_decay_mult=0.)
-    if mode == 'finetune':
-        paramwise['custom_keys'] = _param_keys(model['backbone'],
-                                               LAYER_DECAY)
+    lr = BASE_LR * batch_size / BASE_BATCH if lr is None else lr
+    paramwise = dict(custom_keys=_param_keys(model, LAYER_DECAY))
     sched = schedule(iters, WARMUP, start_factor=1e-6,
                      decay=dict(type='PolyLR', eta_min=0., power=1.0))
     return dict(
@@ -345,7 +350,8 @@ def dense_transfer(backbone_file: str, backbone_cfg: dict, seg_data: str,
         classes: class names in mask-index order when ``seg_data`` has no
             ``meta.json``.
         batch_size: training batch (lr scaled linearly from batch 16).
-        lr: base lr for every mode (None: the recipe's, scaled).
+        lr: backbone lr of every mode, the head's is 10x (None: 1e-4 x
+            batch_size / 16).
 
     Returns:
         ``{'linear_miou', 'finetune_miou', 'seconds'}``: mIoU in percent

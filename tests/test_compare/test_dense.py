@@ -156,8 +156,11 @@ def test_finetune_layer_decay_per_parameter(compare_data, seg_data,
     assert lrs['backbone.layers.1.ln1.weight'] == (
         pytest.approx(base * 0.65), 0.)
     assert lrs['backbone.cls_token'] == (pytest.approx(base * 0.65**3), 0.)
-    assert lrs['decode_head.conv_seg.weight'] == (pytest.approx(base), 0.05)
-    assert lrs['decode_head.convs.0.bn.weight'] == (pytest.approx(base), 0.)
+    # the new head at 10x (mmseg's SegFormer recipe)
+    assert lrs['decode_head.conv_seg.weight'] == (pytest.approx(10 * base),
+                                                  0.05)
+    assert lrs['decode_head.convs.0.bn.weight'] == (
+        pytest.approx(10 * base), 0.)
 
 
 def test_bad_inputs_are_refused(compare_data, seg_data, tmp_path):
