@@ -46,11 +46,11 @@ import numpy as np
 from mmengine.config import Config
 
 from mmconmim.utils.validation import check_int, check_positive
-from .finetune import (IMAGENET_MEAN, IMAGENET_STD, _network_kind,
-                       cached_result, check_img_size, check_loads,
-                       config_digest, downstream_backbone, file_prefix,
-                       last_val_metric, load_network, run_config, runtime,
-                       schedule, store_result)
+from .finetune import (IMAGENET_MEAN, IMAGENET_STD, cached_result,
+                       check_img_size, check_loads, config_digest,
+                       downstream_backbone, file_prefix, inputs_digest,
+                       last_val_metric, load_network, network_kind,
+                       run_config, runtime, schedule, store_result)
 
 MODES = ('linear', 'finetune')
 CONFIG_FILE = 'dense_config.py'
@@ -238,7 +238,7 @@ def _param_keys(model_cfg: dict, decay: float) -> dict:
 def _model(network, mode: str, img_size: int, num_classes: int,
            backbone_file: str) -> dict:
     frozen = mode == 'linear'
-    kind = _network_kind(network)
+    kind = network_kind(network)
     last = (network.num_stages if kind == 'resnet'
             else network.num_layers) - 1
     backbone = downstream_backbone(
@@ -292,6 +292,8 @@ def dense_config(backbone_file: str, backbone_cfg: dict, seg_data: str, *,
                      decay=dict(type='PolyLR', eta_min=0., power=1.0))
     return dict(
         default_scope='mmseg',
+        meta=dict(mode=mode, classes=classes,
+                  inputs=inputs_digest(backbone_file, seg_data)),
         model=model,
         train_dataloader=_loader(_dataset(seg_data, 'train',
                                           files['train'][0], classes,

@@ -146,7 +146,7 @@ def scaled_lr(family: str, batch_size: int) -> float:
 
 
 # ------------------------------------------------------ downstream backbones
-def _network_kind(network) -> str:
+def network_kind(network) -> str:
     from mmpretrain.models.backbones import (BEiTViT, ResNet,
                                              VisionTransformer)
     if isinstance(network, BEiTViT):
@@ -173,7 +173,7 @@ def downstream_backbone(network, img_size: int, *, out_type: str,
     """Config of the fine-tuning counterpart of a loaded pre-training
     backbone ``network`` (mmpretrain types, scoped so mmseg builds them too):
     the same geometry and position encodings, ``img_size`` input."""
-    kind = _network_kind(network)
+    kind = network_kind(network)
     if kind == 'resnet':
         cfg = dict(type='mmpretrain.ResNet', depth=network.depth,
                    stem_channels=network.stem_channels,
@@ -316,7 +316,7 @@ def _loader(root: str, pipeline: list, batch_size: int, train: bool,
 
 def _model(network, recipe: Recipe, num_classes: int, img_size: int,
            prefix: str, backbone_file: str) -> dict:
-    kind = _network_kind(network)
+    kind = network_kind(network)
     pool = 'gap' if kind == 'resnet' else recipe.pool
     backbone = downstream_backbone(
         network, img_size,
@@ -414,7 +414,7 @@ def finetune_config(backbone_file: str, backbone_cfg: dict, eval_data: str,
     check_img_size(OWNER, network, img_size)
     classes = _class_names(eval_data)
     recipe = RECIPES[family]
-    kind = _network_kind(network)
+    kind = network_kind(network)
     prefix = file_prefix(backbone_file)
     model = _model(network, recipe, len(classes), img_size, prefix,
                    osp.abspath(backbone_file))
@@ -436,11 +436,27 @@ def finetune_config(backbone_file: str, backbone_cfg: dict, eval_data: str,
         param_scheduler=schedule(iters, recipe.warmup),
         **runtime(iters, osp.abspath(work_dir), seed))
     cfg['meta'] = dict(family=family, classes=classes, lr=lr,
-                       recipe=recipe._asdict())
+                       recipe=recipe._asdict(),
+                       inputs=inputs_digest(backbone_file, eval_data))
     return cfg
 
 
 # ------------------------------------------------------------------- running
+def inputs_digest(backbone_file: str, data_root: str) -> str:
+    """Hash of the backbone file's bytes and of the data files' names and
+    sizes: a stored result is reused only for the same inputs."""
+    digest = hashlib.sha256()
+    with open(backbone_file, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    for folder, _, files in sorted(os.walk(data_root)):
+        for name in sorted(files):
+            path = osp.join(folder, name)
+            digest.update(f'{osp.relpath(path, data_root)}\0'
+                          f'{osp.getsize(path)}\n'.encode())
+    return digest.hexdigest()[:16]
+
+
 def config_digest(cfg: Config) -> str:
     return hashlib.sha256(cfg.pretty_text.encode()).hexdigest()[:16]
 

@@ -15,7 +15,7 @@ from mmconmim.compare.finetune import (CONFIG_FILE, RESULT_FILE,
                                        finetune_backbone, finetune_config,
                                        schedule)
 from tests.test_compare.conftest import (BEIT_CFG, CLASSES, IMG, VIT_CFG,
-                                         load_weights)
+                                         load_weights, save_export)
 
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
 STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
@@ -175,6 +175,14 @@ def test_bad_inputs_are_refused(compare_data, tmp_path):
         run(compare_data, tmp_path / 'w', cfg=wide)
     with pytest.raises(TypeError, match='backbone_cfg'):
         run(compare_data, tmp_path / 'w', cfg='configs/demo/conmim_demo.py')
+    # a changed backbone file under the same path is not given the stored
+    # result of the old one
+    data = dict(compare_data, beit=save_export(
+        BEIT_CFG, str(tmp_path / 'copy.pth'), seed=5))
+    run(data, tmp_path / 'cached', iters=1)
+    save_export(BEIT_CFG, data['beit'], seed=6)
+    with pytest.raises(FileExistsError, match='another run'):
+        run(data, tmp_path / 'cached', iters=1)
     # a work dir holding the result of another run is not overwritten
     work = tmp_path / 'used'
     work.mkdir()
