@@ -218,3 +218,54 @@ def test_schedule_reaches_the_base_lr_and_decays(warmup, decay):
         assert all(a < b for a, b in zip(lrs[:warm - 1], lrs[1:warm]))
     assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:]))
     assert lrs[-1] < 0.1 * 0.01
+
+
+PRETRAINING_BACKBONES = {
+    # pre-training backbone (as the comparison's configs build it):
+    # downstream type
+    'ConMIMViT': (BEIT_CFG, 'BEiTViT'),
+    'SimMIMViT': (dict(BEIT_CFG, type='SimMIMViT', use_abs_pos_emb=True,
+                       use_shared_rel_pos_bias=False), 'BEiTViT'),
+    'A2MIMViT': (dict(type='A2MIMViT', arch=BEIT_CFG['arch'], img_size=IMG,
+                      patch_size=8, use_abs_pos_emb=True,
+                      use_rel_pos_bias=True, layer_scale_init_value=0.1,
+                      final_norm=True, out_type='featmap'), 'BEiTViT'),
+    'MAEViT': (dict(VIT_CFG, type='MAEViT', mask_ratio=0.75),
+               'VisionTransformer'),
+    'MoCoV3ViT': (dict(VIT_CFG, type='MoCoV3ViT', stop_grad_conv1=True),
+                  'VisionTransformer'),
+    'VisionTransformer': (VIT_CFG, 'VisionTransformer'),
+    'ResNet': (dict(type='ResNet', depth=18, stem_channels=16,
+                    base_channels=16), 'ResNet'),
+    'A2MIMResNet': (dict(type='A2MIMResNet', depth=18, stem_channels=16,
+                         base_channels=16), 'ResNet'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(PRETRAINING_BACKBONES))
+def test_every_pretraining_backbone_has_a_downstream_classifier(
+        compare_data, tmp_path, name):
+    """The export of each compared backbone fills its downstream network
+    (checked by finetune_config) and the classifier runs."""
+    from mmpretrain.registry import MODELS
+    cfg, downstream = PRETRAINING_BACKBONES[name]
+    path = save_export(cfg, str(tmp_path / 'export.pth'))
+    family = 'resnet' if downstream == 'ResNet' else 'beit'
+    model_cfg = finetune_config(
+        path, cfg, compare_data['eval_data'], iters=2, batch_size=2,
+        lr=None, family=family, seed=0, work_dir=str(tmp_path),
+        img_size=IMG)['model']
+    assert model_cfg['backbone']['type'] == 'mmpretrain.' + downstream
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(model_cfg)
+    model.init_weights()  # loads the export (init_cfg=Pretrained)
+    export = load_weights(path)
+    state = model.backbone.state_dict()
+    shared = [k for k in state if 'backbone.' + k in export
+              and 'index' not in k]
+    assert len(shared) >= 0.8 * len(state)
+    for key in shared:
+        assert torch.equal(state[key], export['backbone.' + key]), key
+    with torch.no_grad():
+        logits = model(torch.zeros(2, 3, IMG, IMG), mode='tensor')
+    assert logits.shape == (2, len(CLASSES))
