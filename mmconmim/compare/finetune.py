@@ -12,8 +12,10 @@ hundred iterations, on a labelled folder through mmengine's runner with
 mmpretrain's ``ImageClassifier``, and reports top-1/top-5 on its val split.
 
 The method family picks the published numbers (batch ``B`` = the recipe's
-total batch; the linear rule ``lr * batch / B`` is the one each source
-states; warm-up is the recipe's fraction of its schedule):
+total batch; ``lr=None`` scales the lr to the batch by the linear rule
+``lr * batch / B``, the one each source states, or with ``lr_rule='sqrt'``
+by ``lr * sqrt(batch / B)``; warm-up is the recipe's fraction of its
+schedule):
 
 ========  =======  ====  =====  =====  ======  ====  ==========================
 family    lr       B     decay  drop   warm-   pool  source
@@ -139,10 +141,16 @@ DROPPED_KEYS = ('ln1.', 'rel_pos_bias.', 'mask_token', 'mask_gamma')
 OWNER = 'finetune_backbone'
 
 
-def scaled_lr(family: str, batch_size: int) -> float:
-    """The family's published lr scaled to ``batch_size`` (linear rule)."""
+LR_RULES = ('linear', 'sqrt')
+
+
+def scaled_lr(family: str, batch_size: int, rule: str = 'linear') -> float:
+    """The family's published lr scaled to ``batch_size``: ``linear``
+    (``lr * batch / B``, the sources' own rule) or ``sqrt``
+    (``lr * sqrt(batch / B)``, Krizhevsky 2014, for small batches)."""
     recipe = RECIPES[family]
-    return recipe.lr * batch_size / recipe.batch
+    ratio = batch_size / recipe.batch
+    return recipe.lr * (ratio if rule == 'linear' else ratio**0.5)
 
 
 # ------------------------------------------------------ downstream backbones
@@ -397,8 +405,8 @@ def runtime(iters: int, work_dir: str, seed: int) -> dict:
 
 def finetune_config(backbone_file: str, backbone_cfg: dict, eval_data: str,
                     *, iters: int, batch_size: int, lr: Optional[float],
-                    family: str, seed: int, work_dir: str, img_size: int
-                    ) -> dict:
+                    family: str, seed: int, work_dir: str, img_size: int,
+                    lr_rule: str = 'linear') -> dict:
     """The runner config :func:`finetune_backbone` trains with (arguments
     checked; the backbone file is loaded into the downstream network)."""
     check_int(OWNER, 'iters', iters, min=1)
@@ -406,6 +414,7 @@ def finetune_config(backbone_file: str, backbone_cfg: dict, eval_data: str,
     check_int(OWNER, 'seed', seed, min=0)
     check_choice(OWNER, 'family', family, FAMILIES,
                  fix='the method family whose fine-tune recipe to use')
+    check_choice(OWNER, 'lr_rule', lr_rule, LR_RULES)
     if lr is not None:
         check_positive(OWNER, 'lr', lr, finite=True,
                        fix='or None for the family\'s published lr scaled '
@@ -420,7 +429,7 @@ def finetune_config(backbone_file: str, backbone_cfg: dict, eval_data: str,
                    osp.abspath(backbone_file))
     check_loads(backbone_file, model['backbone'], 'mmpretrain')
     train, test = _pipelines(img_size)
-    lr = scaled_lr(family, batch_size) if lr is None else lr
+    lr = scaled_lr(family, batch_size, lr_rule) if lr is None else lr
     cfg = dict(
         default_scope='mmpretrain',
         model=model,
@@ -503,7 +512,7 @@ def last_val_metric(runner, key: str) -> float:
 def finetune_backbone(backbone_file: str, backbone_cfg: dict, eval_data: str,
                       *, iters: int, batch_size: int, lr: Optional[float],
                       family: str, seed: int, work_dir: str,
-                      img_size: int) -> dict:
+                      img_size: int, lr_rule: str = 'linear') -> dict:
     """Fine-tune ``backbone_file`` end to end on ``eval_data/train`` and
     test on ``eval_data/val`` (see the module docstring for the recipe).
 
@@ -515,13 +524,15 @@ def finetune_backbone(backbone_file: str, backbone_cfg: dict, eval_data: str,
         iters: training iterations (the same for every method compared).
         batch_size: training batch.
         lr: base lr, or None for the family's published lr scaled to the
-            batch by the linear rule.
+            batch by ``lr_rule``.
         family: one of :data:`FAMILIES` (the recipe's lr, layer decay, drop
             path, warm-up, pooling).
         seed: seed of the initialisation of the head, the sampling and the
             augmentations; the run is deterministic for it.
         work_dir: where the config, log, weights and result go.
         img_size: input size.
+        lr_rule: ``'linear'`` (default) or ``'sqrt'`` scaling of the
+            published lr when ``lr`` is None (:func:`scaled_lr`).
 
     Returns:
         ``{'top1', 'top5', 'iters', 'seconds'}``: accuracies in percent on
@@ -532,7 +543,7 @@ def finetune_backbone(backbone_file: str, backbone_cfg: dict, eval_data: str,
     cfg = Config(finetune_config(
         backbone_file, backbone_cfg, eval_data, iters=iters,
         batch_size=batch_size, lr=lr, family=family, seed=seed,
-        work_dir=work_dir, img_size=img_size))
+        work_dir=work_dir, img_size=img_size, lr_rule=lr_rule))
     digest = config_digest(cfg)
     work_dir = cfg.work_dir
     os.makedirs(work_dir, exist_ok=True)

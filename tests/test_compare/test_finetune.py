@@ -98,13 +98,14 @@ def test_same_seed_same_numbers_and_weights(compare_data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def build_optimizer(compare_data, tmp_path, family, batch_size, lr=None):
+def build_optimizer(compare_data, tmp_path, family, batch_size, lr=None,
+                    lr_rule='linear'):
     from mmengine.optim import build_optim_wrapper
     from mmpretrain.registry import MODELS
     cfg = finetune_config(
         compare_data['beit'], BEIT_CFG, compare_data['eval_data'], iters=10,
         batch_size=batch_size, lr=lr, family=family, seed=0,
-        work_dir=str(tmp_path), img_size=IMG)
+        work_dir=str(tmp_path), img_size=IMG, lr_rule=lr_rule)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg['model'])
         wrapper = build_optim_wrapper(model, Config(cfg).optim_wrapper)
@@ -142,6 +143,11 @@ def test_layer_decay_gives_the_hand_computed_lrs(compare_data, tmp_path):
     groups = build_optimizer(compare_data, tmp_path, 'mae', 16)
     assert groups['backbone.layers.0.attn.qkv.weight']['lr'] == \
         pytest.approx(2e-3 * 16 / 1024 * 0.65**2, rel=1e-12)
+    # the square-root rule: 2e-3 * sqrt(16 / 1024) = 2.5e-4
+    groups = build_optimizer(compare_data, tmp_path, 'mae', 16,
+                             lr_rule='sqrt')
+    assert groups['head.fc.weight']['lr'] == pytest.approx(2.5e-4,
+                                                           rel=1e-12)
     groups = build_optimizer(compare_data, tmp_path, 'mocov3', 16, lr=1e-3)
     assert groups['backbone.patch_embed.projection.weight']['lr'] == \
         pytest.approx(1e-3, rel=1e-12)  # MoCo v3: no layer decay
@@ -152,6 +158,7 @@ def test_layer_decay_gives_the_hand_computed_lrs(compare_data, tmp_path):
     (dict(iters=0), ValueError, 'iters must be a positive integer'),
     (dict(lr=-1.), ValueError, 'lr must be > 0'),
     (dict(batch_size=True), ValueError, 'batch_size must be'),
+    (dict(lr_rule='log'), ValueError, "lr_rule must be 'linear' or"),
     (dict(img_size=36), ValueError, 'multiple (>= 2x) of the backbone\'s '
      'patch size 8'),
 ])
