@@ -102,8 +102,10 @@ IMAGENET_MEAN = [123.675, 116.28, 103.53]
 IMAGENET_STD = [58.395, 57.12, 57.375]
 CONFIG_FILE = 'finetune_config.py'
 RESULT_FILE = 'finetune_result.json'
-# defaults that keep a 7-row photo-regions-13 comparison within its budget
-# (see the measured seconds in docs / the report of issue 24)
+# defaults for the comparison: on photo-regions-13 (624 train / 624 val
+# 64-px crops) with its ViT (128 x 4, 8-px patches) one call took 35.5 CPU
+# seconds (1 thread, AMD EPYC; 106-164 s wall on 2 cores shared with ~10
+# other processes)
 DEFAULT_ITERS = 150
 DEFAULT_BATCH_SIZE = 32
 
