@@ -12,8 +12,10 @@ hundred iterations, on a labelled folder through mmengine's runner with
 mmpretrain's ``ImageClassifier``, and reports top-1/top-5 on its val split.
 
 The method family picks the published numbers (batch ``B`` = the recipe's
-total batch; the linear rule ``lr * batch / B`` is the one each source
-states; warm-up is the recipe's fraction of its schedule):
+total batch; ``lr=None`` scales the lr to the batch by the linear rule
+``lr * batch / B``, the one each source states, or with ``lr_rule='sqrt'``
+by ``lr * sqrt(batch / B)``; warm-up is the recipe's fraction of its
+schedule):
 
 ========  =======  ====  =====  =====  ======  ====  ==========================
 family    lr       B     decay  drop   warm-   pool  source
@@ -70,6 +72,23 @@ token after the final norm (DeiT); ``gap``: global average pooling. The
 published weight-decay-free keys and head inits (trunc-normal 2e-5 for
 ``avg``, 0.02 for ``cls``) are kept.
 
+Trials (photo-regions-13: 624 train / 624 val 64-px crops, 13 classes; ViT
+128 x 4, 8-px patches; 150 iterations of batch 32, seed 0; val top-1; MAE
+pre-trained 300 iterations by tools/compare_methods.py, frozen kNN 69.9 /
+linear probe 77.7 there, random plain ViT 62.2 / 75.2):
+
+================================  =======  ==================  ================
+backbone                          family   linear rule         sqrt rule
+================================  =======  ==================  ================
+random init, ConMIMViT            beit     41.5 (lr 1.25e-4)   56.7 (7.07e-4)
+random init, plain ViT            vit      57.9 (3.13e-5)      -
+MAE, 300 iterations               mae      57.7 (6.25e-5)      69.7 (3.54e-4)
+================================  =======  ==================  ================
+
+At 150 iterations the linearly scaled lr underfits (fine-tuned below the
+frozen probe); which rule the comparison uses is its own choice (issue 24,
+item 3).
+
 The downstream backbone mirrors the pre-training one (read from the loaded
 network, so the file and ``backbone_cfg`` are checked against each other):
 BEiT-style ViTs (ConMIM, SimMIM, A2MIM, CIM) become mmpretrain's ``BEiTViT``
@@ -100,8 +119,10 @@ IMAGENET_MEAN = [123.675, 116.28, 103.53]
 IMAGENET_STD = [58.395, 57.12, 57.375]
 CONFIG_FILE = 'finetune_config.py'
 RESULT_FILE = 'finetune_result.json'
-# defaults that keep a 7-row photo-regions-13 comparison within its budget
-# (see the measured seconds in docs / the report of issue 24)
+# defaults for the comparison: on photo-regions-13 (624 train / 624 val
+# 64-px crops) with its ViT (128 x 4, 8-px patches) one call took 35.5 CPU
+# seconds (1 thread, AMD EPYC; 106-164 s wall on 2 cores shared with ~10
+# other processes)
 DEFAULT_ITERS = 150
 DEFAULT_BATCH_SIZE = 32
 
@@ -139,14 +160,20 @@ DROPPED_KEYS = ('ln1.', 'rel_pos_bias.', 'mask_token', 'mask_gamma')
 OWNER = 'finetune_backbone'
 
 
-def scaled_lr(family: str, batch_size: int) -> float:
-    """The family's published lr scaled to ``batch_size`` (linear rule)."""
+LR_RULES = ('linear', 'sqrt')
+
+
+def scaled_lr(family: str, batch_size: int, rule: str = 'linear') -> float:
+    """The family's published lr scaled to ``batch_size``: ``linear``
+    (``lr * batch / B``, the sources' own rule) or ``sqrt``
+    (``lr * sqrt(batch / B)``, Krizhevsky 2014, for small batches)."""
     recipe = RECIPES[family]
-    return recipe.lr * batch_size / recipe.batch
+    ratio = batch_size / recipe.batch
+    return recipe.lr * (ratio if rule == 'linear' else ratio**0.5)
 
 
 # ------------------------------------------------------ downstream backbones
-def _network_kind(network) -> str:
+def network_kind(network) -> str:
     from mmpretrain.models.backbones import (BEiTViT, ResNet,
                                              VisionTransformer)
     if isinstance(network, BEiTViT):
@@ -173,7 +200,7 @@ def downstream_backbone(network, img_size: int, *, out_type: str,
     """Config of the fine-tuning counterpart of a loaded pre-training
     backbone ``network`` (mmpretrain types, scoped so mmseg builds them too):
     the same geometry and position encodings, ``img_size`` input."""
-    kind = _network_kind(network)
+    kind = network_kind(network)
     if kind == 'resnet':
         cfg = dict(type='mmpretrain.ResNet', depth=network.depth,
                    stem_channels=network.stem_channels,
@@ -316,7 +343,7 @@ def _loader(root: str, pipeline: list, batch_size: int, train: bool,
 
 def _model(network, recipe: Recipe, num_classes: int, img_size: int,
            prefix: str, backbone_file: str) -> dict:
-    kind = _network_kind(network)
+    kind = network_kind(network)
     pool = 'gap' if kind == 'resnet' else recipe.pool
     backbone = downstream_backbone(
         network, img_size,
@@ -397,8 +424,8 @@ def runtime(iters: int, work_dir: str, seed: int) -> dict:
 
 def finetune_config(backbone_file: str, backbone_cfg: dict, eval_data: str,
                     *, iters: int, batch_size: int, lr: Optional[float],
-                    family: str, seed: int, work_dir: str, img_size: int
-                    ) -> dict:
+                    family: str, seed: int, work_dir: str, img_size: int,
+                    lr_rule: str = 'linear') -> dict:
     """The runner config :func:`finetune_backbone` trains with (arguments
     checked; the backbone file is loaded into the downstream network)."""
     check_int(OWNER, 'iters', iters, min=1)
@@ -406,6 +433,7 @@ def finetune_config(backbone_file: str, backbone_cfg: dict, eval_data: str,
     check_int(OWNER, 'seed', seed, min=0)
     check_choice(OWNER, 'family', family, FAMILIES,
                  fix='the method family whose fine-tune recipe to use')
+    check_choice(OWNER, 'lr_rule', lr_rule, LR_RULES)
     if lr is not None:
         check_positive(OWNER, 'lr', lr, finite=True,
                        fix='or None for the family\'s published lr scaled '
@@ -414,13 +442,13 @@ def finetune_config(backbone_file: str, backbone_cfg: dict, eval_data: str,
     check_img_size(OWNER, network, img_size)
     classes = _class_names(eval_data)
     recipe = RECIPES[family]
-    kind = _network_kind(network)
+    kind = network_kind(network)
     prefix = file_prefix(backbone_file)
     model = _model(network, recipe, len(classes), img_size, prefix,
                    osp.abspath(backbone_file))
     check_loads(backbone_file, model['backbone'], 'mmpretrain')
     train, test = _pipelines(img_size)
-    lr = scaled_lr(family, batch_size) if lr is None else lr
+    lr = scaled_lr(family, batch_size, lr_rule) if lr is None else lr
     cfg = dict(
         default_scope='mmpretrain',
         model=model,
@@ -436,11 +464,27 @@ def finetune_config(backbone_file: str, backbone_cfg: dict, eval_data: str,
         param_scheduler=schedule(iters, recipe.warmup),
         **runtime(iters, osp.abspath(work_dir), seed))
     cfg['meta'] = dict(family=family, classes=classes, lr=lr,
-                       recipe=recipe._asdict())
+                       recipe=recipe._asdict(),
+                       inputs=inputs_digest(backbone_file, eval_data))
     return cfg
 
 
 # ------------------------------------------------------------------- running
+def inputs_digest(backbone_file: str, data_root: str) -> str:
+    """Hash of the backbone file's bytes and of the data files' names and
+    sizes: a stored result is reused only for the same inputs."""
+    digest = hashlib.sha256()
+    with open(backbone_file, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    for folder, _, files in sorted(os.walk(data_root)):
+        for name in sorted(files):
+            path = osp.join(folder, name)
+            digest.update(f'{osp.relpath(path, data_root)}\0'
+                          f'{osp.getsize(path)}\n'.encode())
+    return digest.hexdigest()[:16]
+
+
 def config_digest(cfg: Config) -> str:
     return hashlib.sha256(cfg.pretty_text.encode()).hexdigest()[:16]
 
@@ -487,7 +531,7 @@ def last_val_metric(runner, key: str) -> float:
 def finetune_backbone(backbone_file: str, backbone_cfg: dict, eval_data: str,
                       *, iters: int, batch_size: int, lr: Optional[float],
                       family: str, seed: int, work_dir: str,
-                      img_size: int) -> dict:
+                      img_size: int, lr_rule: str = 'linear') -> dict:
     """Fine-tune ``backbone_file`` end to end on ``eval_data/train`` and
     test on ``eval_data/val`` (see the module docstring for the recipe).
 
@@ -499,13 +543,15 @@ def finetune_backbone(backbone_file: str, backbone_cfg: dict, eval_data: str,
         iters: training iterations (the same for every method compared).
         batch_size: training batch.
         lr: base lr, or None for the family's published lr scaled to the
-            batch by the linear rule.
+            batch by ``lr_rule``.
         family: one of :data:`FAMILIES` (the recipe's lr, layer decay, drop
             path, warm-up, pooling).
         seed: seed of the initialisation of the head, the sampling and the
             augmentations; the run is deterministic for it.
         work_dir: where the config, log, weights and result go.
         img_size: input size.
+        lr_rule: ``'linear'`` (default) or ``'sqrt'`` scaling of the
+            published lr when ``lr`` is None (:func:`scaled_lr`).
 
     Returns:
         ``{'top1', 'top5', 'iters', 'seconds'}``: accuracies in percent on
@@ -516,7 +562,7 @@ def finetune_backbone(backbone_file: str, backbone_cfg: dict, eval_data: str,
     cfg = Config(finetune_config(
         backbone_file, backbone_cfg, eval_data, iters=iters,
         batch_size=batch_size, lr=lr, family=family, seed=seed,
-        work_dir=work_dir, img_size=img_size))
+        work_dir=work_dir, img_size=img_size, lr_rule=lr_rule))
     digest = config_digest(cfg)
     work_dir = cfg.work_dir
     os.makedirs(work_dir, exist_ok=True)

@@ -15,7 +15,7 @@ from mmconmim.compare.finetune import (CONFIG_FILE, RESULT_FILE,
                                        finetune_backbone, finetune_config,
                                        schedule)
 from tests.test_compare.conftest import (BEIT_CFG, CLASSES, IMG, VIT_CFG,
-                                         load_weights)
+                                         load_weights, save_export)
 
 MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
 STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
@@ -98,13 +98,14 @@ def test_same_seed_same_numbers_and_weights(compare_data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def build_optimizer(compare_data, tmp_path, family, batch_size, lr=None):
+def build_optimizer(compare_data, tmp_path, family, batch_size, lr=None,
+                    lr_rule='linear'):
     from mmengine.optim import build_optim_wrapper
     from mmpretrain.registry import MODELS
     cfg = finetune_config(
         compare_data['beit'], BEIT_CFG, compare_data['eval_data'], iters=10,
         batch_size=batch_size, lr=lr, family=family, seed=0,
-        work_dir=str(tmp_path), img_size=IMG)
+        work_dir=str(tmp_path), img_size=IMG, lr_rule=lr_rule)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg['model'])
         wrapper = build_optim_wrapper(model, Config(cfg).optim_wrapper)
@@ -142,6 +143,11 @@ def test_layer_decay_gives_the_hand_computed_lrs(compare_data, tmp_path):
     groups = build_optimizer(compare_data, tmp_path, 'mae', 16)
     assert groups['backbone.layers.0.attn.qkv.weight']['lr'] == \
         pytest.approx(2e-3 * 16 / 1024 * 0.65**2, rel=1e-12)
+    # the square-root rule: 2e-3 * sqrt(16 / 1024) = 2.5e-4
+    groups = build_optimizer(compare_data, tmp_path, 'mae', 16,
+                             lr_rule='sqrt')
+    assert groups['head.fc.weight']['lr'] == pytest.approx(2.5e-4,
+                                                           rel=1e-12)
     groups = build_optimizer(compare_data, tmp_path, 'mocov3', 16, lr=1e-3)
     assert groups['backbone.patch_embed.projection.weight']['lr'] == \
         pytest.approx(1e-3, rel=1e-12)  # MoCo v3: no layer decay
@@ -152,6 +158,7 @@ def test_layer_decay_gives_the_hand_computed_lrs(compare_data, tmp_path):
     (dict(iters=0), ValueError, 'iters must be a positive integer'),
     (dict(lr=-1.), ValueError, 'lr must be > 0'),
     (dict(batch_size=True), ValueError, 'batch_size must be'),
+    (dict(lr_rule='log'), ValueError, "lr_rule must be 'linear' or"),
     (dict(img_size=36), ValueError, 'multiple (>= 2x) of the backbone\'s '
      'patch size 8'),
 ])
@@ -175,6 +182,14 @@ def test_bad_inputs_are_refused(compare_data, tmp_path):
         run(compare_data, tmp_path / 'w', cfg=wide)
     with pytest.raises(TypeError, match='backbone_cfg'):
         run(compare_data, tmp_path / 'w', cfg='configs/demo/conmim_demo.py')
+    # a changed backbone file under the same path is not given the stored
+    # result of the old one
+    data = dict(compare_data, beit=save_export(
+        BEIT_CFG, str(tmp_path / 'copy.pth'), seed=5))
+    run(data, tmp_path / 'cached', iters=1)
+    save_export(BEIT_CFG, data['beit'], seed=6)
+    with pytest.raises(FileExistsError, match='another run'):
+        run(data, tmp_path / 'cached', iters=1)
     # a work dir holding the result of another run is not overwritten
     work = tmp_path / 'used'
     work.mkdir()
@@ -210,3 +225,54 @@ def test_schedule_reaches_the_base_lr_and_decays(warmup, decay):
         assert all(a < b for a, b in zip(lrs[:warm - 1], lrs[1:warm]))
     assert all(a >= b for a, b in zip(lrs[warm:], lrs[warm + 1:]))
     assert lrs[-1] < 0.1 * 0.01
+
+
+PRETRAINING_BACKBONES = {
+    # pre-training backbone (as the comparison's configs build it):
+    # downstream type
+    'ConMIMViT': (BEIT_CFG, 'BEiTViT'),
+    'SimMIMViT': (dict(BEIT_CFG, type='SimMIMViT', use_abs_pos_emb=True,
+                       use_shared_rel_pos_bias=False), 'BEiTViT'),
+    'A2MIMViT': (dict(type='A2MIMViT', arch=BEIT_CFG['arch'], img_size=IMG,
+                      patch_size=8, use_abs_pos_emb=True,
+                      use_rel_pos_bias=True, layer_scale_init_value=0.1,
+                      final_norm=True, out_type='featmap'), 'BEiTViT'),
+    'MAEViT': (dict(VIT_CFG, type='MAEViT', mask_ratio=0.75),
+               'VisionTransformer'),
+    'MoCoV3ViT': (dict(VIT_CFG, type='MoCoV3ViT', stop_grad_conv1=True),
+                  'VisionTransformer'),
+    'VisionTransformer': (VIT_CFG, 'VisionTransformer'),
+    'ResNet': (dict(type='ResNet', depth=18, stem_channels=16,
+                    base_channels=16), 'ResNet'),
+    'A2MIMResNet': (dict(type='A2MIMResNet', depth=18, stem_channels=16,
+                         base_channels=16), 'ResNet'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(PRETRAINING_BACKBONES))
+def test_every_pretraining_backbone_has_a_downstream_classifier(
+        compare_data, tmp_path, name):
+    """The export of each compared backbone fills its downstream network
+    (checked by finetune_config) and the classifier runs."""
+    from mmpretrain.registry import MODELS
+    cfg, downstream = PRETRAINING_BACKBONES[name]
+    path = save_export(cfg, str(tmp_path / 'export.pth'))
+    family = 'resnet' if downstream == 'ResNet' else 'beit'
+    model_cfg = finetune_config(
+        path, cfg, compare_data['eval_data'], iters=2, batch_size=2,
+        lr=None, family=family, seed=0, work_dir=str(tmp_path),
+        img_size=IMG)['model']
+    assert model_cfg['backbone']['type'] == 'mmpretrain.' + downstream
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(model_cfg)
+    model.init_weights()  # loads the export (init_cfg=Pretrained)
+    export = load_weights(path)
+    state = model.backbone.state_dict()
+    shared = [k for k in state if 'backbone.' + k in export
+              and 'index' not in k]
+    assert len(shared) >= 0.8 * len(state)
+    for key in shared:
+        assert torch.equal(state[key], export['backbone.' + key]), key
+    with torch.no_grad():
+        logits = model(torch.zeros(2, 3, IMG, IMG), mode='tensor')
+    assert logits.shape == (2, len(CLASSES))
