@@ -4,7 +4,7 @@
         [--methods conmim,conmim-abspos,a2mim,mae,simmim,mocov3] \\
         [--arch vit-tiny|vit-small|resnet18|resnet50] [--img-size 64] \\
         [--patch-size 8] [--iters N | --minutes M] [--seeds 1] \\
-        [--batch-size 32] [--lr auto|X] [--finetune-iters 200] \\
+        [--batch-size 32] [--lr auto|X] [--finetune-iters 150] \\
         [--dense [--seg-data DIR]] [--work-dir work_dirs/compare]
 
 Pre-trains every method with the same backbone size, data and budget
@@ -18,7 +18,8 @@ continue. Details: docs/compare_methods.md; the logic: mmconmim/compare/.
 import argparse
 import sys
 
-from mmconmim.compare import (ARCHS, DEFAULT_FINETUNE_ITERS, DEFAULT_METHODS,
+from mmconmim.compare import (ARCHS, DEFAULT_DENSE_ITERS,
+                              DEFAULT_FINETUNE_ITERS, DEFAULT_METHODS,
                               EVAL_LAYOUT, KNOWN_METHODS, LR_HELP,
                               CompareError, compare, parse_methods)
 
@@ -62,8 +63,8 @@ def _add_eval_args(parser):
                         help='add the dense-transfer columns (mmseg: '
                         'frozen linear head and fine-tuned head, mIoU)')
     parser.add_argument('--dense-iters', type=int, default=None,
-                        help='dense training iterations (default: '
-                        '--finetune-iters)')
+                        help='training iterations of each dense head '
+                        f'(default: {DEFAULT_DENSE_ITERS})')
     parser.add_argument('--seg-data', default=None,
                         help='your own mmseg dataset for --dense (img_dir/, '
                         'ann_dir/, meta.json); default: mosaics of the eval '

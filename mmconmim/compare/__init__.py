@@ -17,12 +17,14 @@ from .catalogue import (ARCHS, DEFAULT_METHODS, KNOWN_METHODS, RANDOM_INIT,
 from .checks import EVAL_LAYOUT, LR_HELP
 from .dense import dense_transfer, prepare_seg_data
 from .finetune import FAMILIES, finetune_backbone
-from .run import DEFAULT_FINETUNE_ITERS, compare, estimate_remaining
+from .run import (DEFAULT_DENSE_ITERS, DEFAULT_FINETUNE_ITERS, compare,
+                  estimate_remaining)
 
 __all__ = [
     'ARCHS', 'DEFAULT_METHODS', 'KNOWN_METHODS', 'RANDOM_INIT',
     'CompareError', 'method_label', 'own_init', 'parse_methods',
     'skip_reason', 'EVAL_LAYOUT', 'LR_HELP', 'DEFAULT_FINETUNE_ITERS',
+    'DEFAULT_DENSE_ITERS',
     'compare', 'estimate_remaining', 'FAMILIES', 'dense_transfer',
     'finetune_backbone', 'prepare_seg_data'
 ]

@@ -28,7 +28,7 @@ from torch import nn
 from .catalogue import ARCHS, kind_of
 from .configs import eval_backbone_cfg, method_config, write_config
 from .pretrain import export_model_backbone
-from .settings import vit_arch
+from .settings import LR_RULE, vit_arch
 
 ImageNet_NORM = dict(mean=[123.675, 116.28, 103.53],
                      std=[58.395, 57.12, 57.375], to_rgb=True)
@@ -151,13 +151,15 @@ def optional_module(name: str):
 
 def finetune_column(backbone_file: str, backbone: dict, settings: dict,
                     family: str, seed: int, work_dir: str) -> dict:
-    """``finetune_top1`` (and top-5, seconds) of one backbone."""
+    """``finetune_top1`` (and top-5, seconds) of one backbone: the
+    family's published fine-tune lr scaled to the batch by the comparison's
+    rule (:data:`~mmconmim.compare.settings.LR_RULE`)."""
     module = optional_module('finetune')
     out = module.finetune_backbone(
         backbone_file, backbone, settings['eval_data']['path'],
         iters=settings['finetune_iters'], batch_size=settings['batch_size'],
         lr=None, family=family, seed=seed, work_dir=work_dir,
-        img_size=settings['img_size'])
+        img_size=settings['img_size'], lr_rule=LR_RULE)
     return dict(finetune_top1=out['top1'], finetune_top5=out['top5'],
                 finetune_seconds=out['seconds'])
 

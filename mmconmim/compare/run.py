@@ -38,6 +38,7 @@ from mmengine.config import Config
 
 from .catalogue import (RANDOM_INIT, CompareError, finetune_family,
                         is_random, kind_of, method_of, own_init, skip_reason)
+from . import dense, finetune
 from .checks import (check_eval_data, check_numbers, check_seg_data,
                      check_settings_geometry, fingerprint, parse_lr)
 from .configs import (backbone_cfg, eval_backbone_cfg, method_config,
@@ -50,9 +51,10 @@ from .report import (cpu_model, init_points, knn_curve, plot_report,
                      write_report)
 from .settings import LR_RULE, check_or_store_settings, vit_arch
 
-# the photo-regions run stays under 45 min on 2 cores with this many
-# fine-tuning iterations per row (docs/compare_methods.md)
-DEFAULT_FINETUNE_ITERS = 200
+# fine-tune / dense iterations per row: the modules' defaults, which keep
+# the photo-regions run under 45 min on 2 cores (docs/compare_methods.md)
+DEFAULT_FINETUNE_ITERS = finetune.DEFAULT_ITERS
+DEFAULT_DENSE_ITERS = dense.DEFAULT_ITERS
 # the dense task's mosaics: 2x2 and 3x3 crops of different classes (the
 # 3x3 ones only with 9 classes or more)
 MOSAIC_GRIDS = ((2, 2), (3, 3))
@@ -312,7 +314,7 @@ def prepare_settings(pretrain_data: str, eval_data: str, arch: str,
         checkpoint_interval=checkpoint_interval, pretrain_data=pre,
         eval_data=ev, seeds=seeds, num_workers=num_workers,
         finetune_iters=finetune_iters, dense=bool(dense),
-        dense_iters=dense_iters or finetune_iters or DEFAULT_FINETUNE_ITERS,
+        dense_iters=dense_iters or DEFAULT_DENSE_ITERS,
         seg_data=seg)
     if kind_of(arch) == 'vit':
         try:

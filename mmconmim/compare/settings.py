@@ -13,8 +13,11 @@ square-root rule is the one that keeps the training dynamics (Malladi et
 al., "On the SDEs and Scaling Rules for Adaptive Gradient Algorithms",
 NeurIPS 2022); the linear rule (Goyal et al. 2017, derived for SGD) would
 divide the published lrs by 64-128 at batch 32 (MAE: 2.4e-3 -> 1.9e-5), far
-below what a few hundred iterations can learn with. ``--lr X`` gives every
-method the peak lr X instead.
+below what a few hundred iterations can learn with. Measured
+(docs/compare_methods.md): 150 pre-training iterations did not separate the
+rules; 150 fine-tuning iterations did, in favour of the square root, which
+the fine-tune column therefore uses too. ``--lr X`` gives every method the
+peak lr X instead.
 """
 import json
 import math

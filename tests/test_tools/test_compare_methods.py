@@ -201,7 +201,7 @@ def test_finetune_numbers_match_recomputation(first_run, data, tmp_path):
         again = finetune_backbone(
             osp.join(work_dir, name, 'backbone.pth'), row['backbone_cfg'],
             data, iters=2, batch_size=4, lr=None, family='mae', seed=0,
-            work_dir=str(tmp_path / name), img_size=32)
+            work_dir=str(tmp_path / name), img_size=32, lr_rule='sqrt')
         assert row['finetune_top1'] == pytest.approx(again['top1'], abs=1e-6)
 
 
