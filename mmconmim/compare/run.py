@@ -288,9 +288,11 @@ def prepare_settings(pretrain_data: str, eval_data: str, arch: str,
             f'--pretrain-data {pretrain_data!r} has {pre["images"]} images, '
             f'fewer than one batch ({batch_size}); add images or lower '
             '--batch-size')
-    if seg_data is not None and not dense:
-        raise CompareError('--seg-data is given without --dense; add --dense '
-                           '(the dense column) or drop --seg-data')
+    for option, value in (('--seg-data', seg_data),
+                          ('--dense-iters', dense_iters)):
+        if value is not None and not dense:
+            raise CompareError(f'{option} is given without --dense; add '
+                               f'--dense (the dense column) or drop {option}')
     seg = fingerprint(check_seg_data(seg_data)) if seg_data else None
     if dense and not seg_data and len(counts['train']) < 4:
         raise CompareError(
@@ -314,7 +316,7 @@ def prepare_settings(pretrain_data: str, eval_data: str, arch: str,
         checkpoint_interval=checkpoint_interval, pretrain_data=pre,
         eval_data=ev, seeds=seeds, num_workers=num_workers,
         finetune_iters=finetune_iters, dense=bool(dense),
-        dense_iters=dense_iters or DEFAULT_DENSE_ITERS,
+        dense_iters=(dense_iters or DEFAULT_DENSE_ITERS) if dense else None,
         seg_data=seg)
     if kind_of(arch) == 'vit':
         try:

@@ -65,23 +65,34 @@ COMPARED_KEYS = ('arch', 'width', 'depth', 'heads', 'img_size', 'patch_size',
                  'eval_data', 'finetune_iters', 'dense_iters', 'seg_data')
 
 
+# settings of the dense column: a comparison run without --dense may be
+# continued with it (only the dense columns then run)
+DENSE_KEYS = ('dense', 'dense_iters', 'seg_data')
+
+
 def check_or_store_settings(work_dir: str, settings: dict) -> None:
     """Store ``settings`` in a new work dir; in a used one, refuse settings
-    that differ from the stored ones (nothing is overwritten silently)."""
+    that differ from the stored ones (nothing is overwritten silently). The
+    one addition allowed: ``--dense`` (with its iterations and dataset) to a
+    comparison stored without it; the stored settings then record it."""
     path = osp.join(work_dir, SETTINGS_FILE)
     if osp.isfile(path):
         with open(path) as f:
             stored = json.load(f)
+        adding_dense = settings['dense'] and not stored.get('dense')
         diffs = [f'{k}: stored {stored.get(k)!r}, now {settings.get(k)!r}'
-                 for k in COMPARED_KEYS if stored.get(k) != settings.get(k)]
+                 for k in COMPARED_KEYS if stored.get(k) != settings.get(k)
+                 and not (adding_dense and k in DENSE_KEYS)]
         if diffs:
             raise CompareError(
                 f'{work_dir} holds a comparison with other settings ('
                 + '; '.join(diffs) + '). Its results would be mixed with '
                 'this run\'s; use a new --work-dir (or the same settings to '
                 'continue that comparison)')
-        return
-    if osp.isdir(work_dir) and os.listdir(work_dir):
+        if not adding_dense:
+            return
+        settings = dict(stored, **{k: settings[k] for k in DENSE_KEYS})
+    elif osp.isdir(work_dir) and os.listdir(work_dir):
         raise CompareError(
             f'{work_dir} is not empty and holds no {SETTINGS_FILE}: it is not '
             'a compare_methods work dir; use a new --work-dir')

@@ -214,6 +214,8 @@ def test_dense_numbers_match_recomputation(dense_run, tmp_path):
     assert sum('finished earlier, adding dense' in line
                for line in lines) == 3
     assert not any(': start' in line for line in lines)
+    stored = json.load(open(osp.join(work_dir, 'settings.json')))
+    assert stored['dense'] is True and stored['dense_iters'] == 2
     md = open(osp.join(work_dir, 'report.md')).read()
     assert '| dense linear mIoU | dense fine-tune mIoU |' in md
     assert '| Δ dense linear mIoU | Δ dense fine-tune mIoU |' in md
@@ -367,6 +369,7 @@ def test_bad_inputs(data, tmp_path):
             (dict(iters=None), r'exactly one budget'),
             (dict(dense=False, seg_data=str(tmp_path)),
              r'--seg-data is given without --dense'),
+            (dict(dense_iters=5), r'--dense-iters is given without --dense'),
             (dict(dense=True, seg_data=str(tmp_path)),
              r"no images in img_dir/train/; expected mmseg's layout")):
         with pytest.raises(cmp.CompareError, match=message):
