@@ -372,3 +372,48 @@ def test_no_mask_ablation_trains_every_patch(tmp_path):
             torch.arange(196)) for b in range(2)
     ]).mean()
     torch.testing.assert_close(loss(s, t, empty), expected)
+
+
+# ------------------------------------------------------------- budgets
+BUDGETS = {  # config: (GPUs, images per GPU, accumulated steps)
+    'conmim_vit-base-p16_8xb64-accu4-amp-coslr-800e_in1k.py': (8, 64, 4),
+    'conmim_vit-base-p16_1xb64-accu32-amp-coslr-800e_in1k.py': (1, 64, 32),
+}
+
+
+@pytest.mark.parametrize('name', sorted(BUDGETS))
+def test_budget_variants_keep_the_papers_step(name):
+    """2048 images per optimiser step, the recipe's lr, 64 images per
+    forward (the projector BN's batch), and k teacher updates per step
+    (one per forward) that together equal the recipe's one update."""
+    from torch import nn
+
+    from mmconmim.models.utils.ema import ForeachCosineEMA
+    gpus, batch, accumulate = BUDGETS[name]
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs/conmim/budgets', name))
+    recipe = Config.fromfile(osp.join(
+        REPO_ROOT, 'configs/conmim/'
+        'conmim_vit-base-p16_32xb64-amp-coslr-800e_in1k.py'))
+    assert cfg.train_dataloader.batch_size == batch == \
+        recipe.train_dataloader.batch_size
+    assert cfg.optim_wrapper.accumulative_counts == accumulate
+    assert gpus * batch * accumulate == 2048
+    assert cfg.optim_wrapper.optimizer.lr == recipe.optim_wrapper.optimizer.lr
+    assert cfg.auto_scale_lr.base_batch_size == gpus * batch
+    assert cfg.train_cfg.max_epochs == recipe.train_cfg.max_epochs
+
+    MessageHub.get_current_instance().update_info('max_iters', 10**9)
+    torch.manual_seed(0)
+    student, start = nn.Linear(4, 4), nn.Linear(4, 4)
+    ours = ForeachCosineEMA(start, momentum=cfg.model.momentum)
+    paper = ForeachCosineEMA(start, momentum=recipe.model.momentum)
+    for ema in (ours, paper):
+        ema.steps.fill_(1)  # past the first update, which copies
+    for _ in range(accumulate):
+        ours.update_parameters(student)
+    paper.update_parameters(student)
+    torch.testing.assert_close(ours.module.weight, paper.module.weight,
+                               rtol=0, atol=1e-6)
+    # and the momentum does matter: one update alone falls short
+    assert not torch.allclose(start.weight, paper.module.weight, atol=1e-4)
