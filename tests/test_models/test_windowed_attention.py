@@ -138,3 +138,32 @@ def test_bad_settings_are_refused_with_the_fix():
         build(WindowedBEiTViT, window_size=4, global_attn_indexes=(4, ))
     with pytest.raises(ValueError, match='positive int'):
         build(WindowedBEiTViT, window_size=0)
+
+
+def test_a_pretraining_state_dict_loads_into_every_block():
+    """ConMIM pre-training keeps one shared relative position table; on
+    load, BEiTViT's hook copies it into every block: unchanged into the
+    window blocks (window = pre-training grid, as ViTDet's 14 at 224 px),
+    interpolated into the global block (16x16 tokens here), the 3 class-
+    token rows carried over."""
+    pretrain = build(BEiTViT, img_size=32, use_rel_pos_bias=False,
+                     use_shared_rel_pos_bias=True)
+    with torch.no_grad():
+        pretrain.rel_pos_bias.relative_position_bias_table.normal_()
+    state = pretrain.state_dict()
+    windowed = build(WindowedBEiTViT, img_size=64, window_size=8,
+                     global_attn_indexes=(3, ))
+    missing, unexpected = windowed.load_state_dict(state, strict=False)
+    assert not unexpected
+    # per-block index buffers are rebuilt, not loaded
+    assert all(k.endswith('relative_position_index') for k in missing)
+    shared = state['rel_pos_bias.relative_position_bias_table']
+    for i in range(3):
+        table = windowed.layers[i].attn.relative_position_bias_table
+        assert torch.equal(table, shared), i
+    table = windowed.layers[3].attn.relative_position_bias_table
+    assert table.shape == (31**2 + 3, 4)
+    assert torch.equal(table[-3:], shared[-3:])
+    for key in ('patch_embed.projection.weight', 'layers.2.attn.qkv.weight',
+                'layers.3.gamma_2', 'cls_token'):
+        assert torch.equal(windowed.state_dict()[key], state[key]), key
