@@ -373,6 +373,29 @@ def test_no_mask_ablation_trains_every_patch(tmp_path):
     ]).mean()
     torch.testing.assert_close(loss(s, t, empty), expected)
 
+    # through the model (tiny ViT): the ablation gets gradients, the recipe
+    # none, from the same unmasked batch
+    from mmpretrain.structures import DataSample
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    grads = {}
+    for name, path in (('ablation', ablation('no-mask')), ('recipe',
+                                                           BASE_300E)):
+        model_cfg = Config.fromfile(path).model
+        model_cfg.backbone.update(
+            arch=dict(embed_dims=64, num_layers=2, num_heads=4,
+                      feedforward_channels=128), img_size=32, patch_size=4)
+        model_cfg.neck.update(in_channels=64, hid_channels=128,
+                              out_channels=32)
+        torch.manual_seed(0)
+        model = MODELS.build(model_cfg)
+        views = [torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32)]
+        samples = [DataSample() for _ in range(2)]
+        for sample in samples:
+            sample.set_mask(torch.zeros(8, 8, dtype=torch.bool))
+        model.loss(views, samples)['loss'].backward()
+        grads[name] = model.neck.fc0.weight.grad.abs().sum().item()
+    assert grads['ablation'] > 0 and grads['recipe'] == 0
+
 
 # ------------------------------------------------------------- budgets
 BUDGETS = {  # config: (GPUs, images per GPU, accumulated steps)
