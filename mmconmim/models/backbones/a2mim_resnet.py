@@ -13,9 +13,25 @@ from typing import Optional
 
 import torch
 from mmpretrain.models.backbones import ResNet
+from mmpretrain.models.backbones.resnet import Bottleneck
 
 from mmconmim.registry import MODELS
 from .a2mim_mask_token import ResidualMaskTokenMixin, check_mask_layer
+
+# mmpretrain's depths plus ResNet-200 (He et al., "Identity Mappings in Deep
+# Residual Networks", 2016: bottleneck blocks 3-24-36-3), which A2MIM
+# pre-trains (its reference builds on mmcls 0.x, which had it).
+RESNET_ARCHS = {**ResNet.arch_settings, 200: (Bottleneck, (3, 24, 36, 3))}
+
+
+@MODELS.register_module()
+class DeepResNet(ResNet):
+    """mmpretrain's ``ResNet`` that also accepts ``depth=200``.
+
+    Same modules and state-dict keys as ``ResNet``; the classification and
+    transfer configs of an A2MIM ResNet-200 use it where ``ResNet`` would
+    refuse the depth."""
+    arch_settings = RESNET_ARCHS
 
 
 @MODELS.register_module()
@@ -23,7 +39,7 @@ class A2MIMResNet(ResidualMaskTokenMixin, ResNet):
     """mmpretrain ``ResNet`` with a residual mask token at ``mask_layer``.
 
     Args:
-        depth (int): ResNet depth (18, 34, 50, 101, 152).
+        depth (int): ResNet depth (18, 34, 50, 101, 152, 200).
         mask_layer (int): Residual stage whose input receives the token,
             0 (after the stem) .. ``num_stages - 1``. Defaults to 3.
         mask_gamma_init (float, optional): Initial value of the learnable
@@ -39,6 +55,8 @@ class A2MIMResNet(ResidualMaskTokenMixin, ResNet):
     ``stem_stride`` and ``out_stride`` are the strides in input pixels of the
     stem output and of the last output (``max(out_indices)``).
     """
+
+    arch_settings = RESNET_ARCHS
 
     def __init__(self, depth: int, mask_layer: int = 3,
                  mask_gamma_init: Optional[float] = 1e-6,
