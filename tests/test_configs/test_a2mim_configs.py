@@ -484,3 +484,13 @@ def test_a2mim_vit_small_weights_load_into_its_finetune_config(tmp_path):
                                                      'ln2.bias'}
     for key in set(source) & set(loaded):
         assert torch.equal(loaded[key], source[key]), key
+
+
+def test_the_vit_ade20k_config_trains_in_fp16_like_the_reference():
+    cfg = Config.fromfile(osp.join(
+        BENCHMARKS, 'upernet_vit-base-p16_a2mim-pre_8xb2-160k_ade20k-512x512.py'))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    # the layer-decay recipe of the shared config is kept
+    assert cfg.optim_wrapper.constructor == 'LayerDecayOptimizerConstructor'
+    assert cfg.optim_wrapper.paramwise_cfg.layer_decay_rate == 0.65
