@@ -2,7 +2,8 @@
 # batch 2048 (8 x 256), mixed precision.
 # Enhancer: the paper's vanilla ViT-B/16 (VisionTransformer: absolute
 # position embedding, no relative position bias, no layer scale); the
-# BEiT-style alternative is cim-revdet_beit-base-p16_8xb256-amp-coslr-300e_in1k.py.
+# BEiT-style alternative is
+# cim-revdet_beit-base-p16_8xb256-amp-coslr-300e_in1k.py.
 # Paper (abstract): 83.3 top-1 after fine-tuning; our fine-tune config is
 # benchmarks/vit-base-p16_cim-pre_8xb128-coslr-100e_in1k.py. Which of
 # RESPIX and REVDET gives 83.3 is not confirmed. Not measured here.

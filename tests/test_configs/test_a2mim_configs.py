@@ -131,7 +131,8 @@ def test_config_builds_with_the_recipe_and_trains_a_step(path, image_folder):
     cfg = load(path)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
-    model.init_weights()
+    if osp.basename(path) in STEPPED:  # (initialising ViT-L alone takes ~20 s)
+        model.init_weights()
     backbone = model.backbone
 
     # Mask token: where, on what, how.
@@ -488,7 +489,8 @@ def test_a2mim_vit_small_weights_load_into_its_finetune_config(tmp_path):
 
 def test_the_vit_ade20k_config_trains_in_fp16_like_the_reference():
     cfg = Config.fromfile(osp.join(
-        BENCHMARKS, 'upernet_vit-base-p16_a2mim-pre_8xb2-160k_ade20k-512x512.py'))
+        BENCHMARKS,
+        'upernet_vit-base-p16_a2mim-pre_8xb2-160k_ade20k-512x512.py'))
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
     # the layer-decay recipe of the shared config is kept

@@ -15,8 +15,9 @@ from mmengine.config import Config
 from tests.fixtures.helpers import REPO_ROOT
 
 DOC = osp.join(REPO_ROOT, 'docs/budgets.md')
-ROW = re.compile(r'^\| `(?P<config>[^`]+)` \| (?P<batch>\d+) = (?P<recipe>[^|]+)'
-                 r'\| (?P<b8>\d+) x (?P<k8>\d+) \| (?P<b1>\d+) x (?P<k1>\d+) \|$')
+ROW = re.compile(r'^\| `(?P<config>[^`]+)` \| (?P<batch>\d+) = '
+                 r'(?P<recipe>[^|]+)\| (?P<b8>\d+) x (?P<k8>\d+) \| '
+                 r'(?P<b1>\d+) x (?P<k1>\d+) \|$')
 
 
 def doc_rows():

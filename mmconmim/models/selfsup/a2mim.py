@@ -12,6 +12,11 @@ works for CNNs as well as ViTs:
 3. a linear decoder (1x1 conv + PixelShuffle) predicts the *unmasked*
    normalised image, trained with L = L_spa + lambda * L_freq
    (``A2MIMHead``).
+
+``fill='zero'`` (masked pixels 0 after normalisation, SimMIM's input) is the
+paper's fill ablation; the token and Fourier ablations are switches of the
+backbones and losses. :func:`expand_mask` (cell mask -> injection-stage and
+pixel masks) is shared with ``ConMIMCNN``.
 """
 from typing import Dict, List, Tuple
 
@@ -21,7 +26,6 @@ from mmpretrain.structures import DataSample
 
 from mmconmim.registry import MODELS
 from mmconmim.utils.validation import check_choice
-
 
 FILLS = ('mean', 'zero')
 
