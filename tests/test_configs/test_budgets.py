@@ -46,15 +46,21 @@ def recipe_batch(cfg, name):
     return gpus * per_gpu * cfg.optim_wrapper.get('accumulative_counts', 1)
 
 
-def test_every_imagenet_config_has_a_row():
+# A method joins by being listed (its section in docs/budgets.md uses the
+# same table rows).
+FOLDERS = ('a2mim', 'cim')
+
+
+@pytest.mark.parametrize('folder', FOLDERS)
+def test_every_imagenet_config_has_a_row(folder):
     expected = {
         osp.relpath(p, osp.join(REPO_ROOT, 'configs'))
-        for folder in ('a2mim', 'cim')
         for p in glob.glob(osp.join(REPO_ROOT, 'configs', folder, '*.py')) +
         glob.glob(osp.join(REPO_ROOT, 'configs', folder, 'benchmarks',
                            '*_in1k.py'))
     }
-    assert set(doc_rows()) == expected
+    assert {row for row in doc_rows()
+            if row.startswith(f'{folder}/')} == expected
 
 
 @pytest.mark.parametrize('config', sorted(doc_rows()))

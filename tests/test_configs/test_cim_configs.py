@@ -243,7 +243,8 @@ def test_demo_config_trains_and_exports_the_enhancer(tmp_path):
     log = open(glob.glob(osp.join(work_dir, '*', '*.log'))[0]).read()
     assert 'loss_gen' in log and 'loss_enh' in log
 
-    # The enhancer alone loads into a plain BEiTViT.
+    # The enhancer alone loads into the plain backbone class of the config
+    # (the demo inherits the vanilla ViT enhancer: VisionTransformer).
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/demo/cim_demo.py'))
     backbone = MODELS.build(cfg.model.backbone)
     result = backbone.load_state_dict(
