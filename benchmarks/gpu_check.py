@@ -441,11 +441,12 @@ def check_fsdp(report, args, device):
         return
     last = re.findall(rf'Iter\(train\) \[{iters}/{iters}\].*?loss: '
                       r'([\d.]+|nan|inf)', log)
+    from mmconmim.checkpoint.networks import backbone_prefix
     state = ckpt['state_dict']
     full = all(
         tuple(state.get(key + 'layers.0.attn.qkv.weight',
                         torch.empty(0)).shape) == (3 * dims, dims)
-        for key in ('backbone.', 'teacher.module.0.'))
+        for key in (backbone_prefix('student'), backbone_prefix('teacher')))
     ok = bool(last) and math.isfinite(float(last[-1])) and full
     report.add('fsdp', setting,
                f"loss at iteration {iters}: {last[-1] if last else 'none'}; "

@@ -17,11 +17,11 @@ import json
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import DictAction
 from tqdm import tqdm
 
 import mmconmim  # noqa: F401
+from mmconmim.checkpoint import load_file, refusals_as_exit
 from mmconmim.evaluation.features import POOLS, SOURCES, extract_splits
 from mmconmim.evaluation.linear_probe import linear_probe
 from mmconmim.evaluation.loading import load_model, quiet_logger
@@ -58,8 +58,12 @@ def load_features(args) -> dict:
     if args.features:
         if args.config or args.checkpoint:
             raise SystemExit('give either --features or CONFIG CHECKPOINT')
-        feats = torch.load(args.features, map_location='cpu',
-                           weights_only=True)
+        with refusals_as_exit():
+            feats = load_file(args.features, what='features file')
+        if not isinstance(feats, dict):
+            raise SystemExit(f'error: {args.features} is not a knn_eval.py '
+                             f'features file (holds a '
+                             f'{type(feats).__name__})')
         missing = [k for k in FEATURE_KEYS if k not in feats]
         if missing:
             raise SystemExit(f'{args.features} is not a knn_eval.py '
