@@ -271,6 +271,7 @@ def main():
     from mmengine.registry import init_default_scope
 
     import mmconmim  # noqa: F401
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
 
     init_default_scope('mmpretrain')
     import logging

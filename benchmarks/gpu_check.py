@@ -169,6 +169,7 @@ def config_batches(config, batch_size, num, device):
     from mmengine.runner import Runner
 
     import mmconmim  # noqa: F401
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
     folder = bench.write_jpegs(tempfile.mkdtemp(prefix='gpu_check_'),

@@ -180,6 +180,9 @@ def scheme_loader(filename: str) -> Callable:
     return GATED_SCHEMES['']
 
 
+_INSTALLED = []
+
+
 def install_gate() -> None:
     """Put every checkpoint scheme of mmengine's ``CheckpointLoader`` behind
     the gate (what ``import mmconmim`` does)."""
@@ -187,4 +190,10 @@ def install_gate() -> None:
     for prefix, loader in GATED_SCHEMES.items():
         CheckpointLoader.register_scheme(prefixes=prefix, loader=loader,
                                          force=True)
+    _INSTALLED.append(True)
+
+
+def gate_installed() -> bool:
+    """Whether :func:`install_gate` ran in this process."""
+    return bool(_INSTALLED)
 

@@ -50,6 +50,7 @@ from mmconmim.checkpoint.coverage import (DEFAULT_MIN_COVERAGE,
                                           LoadWatcher, pretrained_init_cfg)
 from mmconmim.datasets.worker_watchdog import exit_workers_with_parent
 from mmconmim.registry import RUNNERS
+from mmconmim.utils.compat import apply_compat_fixes
 
 __all__ = [
     'CheckpointCoverageRunner', 'CheckpointMismatchError', 'LoadWatcher',
@@ -130,5 +131,10 @@ class WorkerWatchdogRunner(Runner):
 @RUNNERS.register_module()
 class MMConMIMRunner(CheckpointCoverageRunner, WorkerWatchdogRunner):
     """The runner of mmconmim's configs: checkpoint loads must cover
-    ``min_checkpoint_coverage`` of their target, and dataloader workers exit
-    with the main process."""
+    ``min_checkpoint_coverage`` of their target, dataloader workers exit
+    with the main process, and the version fixes of
+    :mod:`mmconmim.utils.compat` are applied before anything is built."""
+
+    def __init__(self, *args, **kwargs):
+        apply_compat_fixes()
+        super().__init__(*args, **kwargs)

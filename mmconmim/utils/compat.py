@@ -1,9 +1,10 @@
 """The few compatibility fixes mmconmim needs for the installed upstream
 versions (docs/compat.md lists each with its reason and when to delete it).
 
-Nothing in site-packages is edited. :func:`apply_compat_fixes` (called by
-``import mmconmim``) installs the checkpoint trust gate
-(:mod:`mmconmim.checkpoint`: a security policy, not a version fix) and
+Nothing in site-packages is edited, and importing mmconmim applies none of
+these (it only installs the checkpoint trust gate, :mod:`mmconmim.checkpoint`:
+a security policy, not a version fix). :func:`apply_compat_fixes` -- called
+by mmconmim's runner, tools and benchmarks, and public for users' scripts --
 applies each version fix only if a probe shows that the installed upstream
 code needs it (:data:`COMPAT_PATCHES`). :func:`applied_patches` lists what
 was changed.
@@ -35,7 +36,7 @@ import numpy as np
 import torch
 
 from mmconmim.checkpoint.errors import TRUST_ENV_VAR
-from mmconmim.checkpoint.schemes import GATED_SCHEMES, install_gate
+from mmconmim.checkpoint.schemes import GATED_SCHEMES, gate_installed
 
 # --------------------------------------------------------------------------
 # Version fixes
@@ -203,38 +204,56 @@ COMPAT_PATCHES = [
 
 #: patch name -> upstream function as it was before mmconmim (for tests)
 UPSTREAM_ORIGINALS: Dict[str, Callable] = {}
-_APPLIED: Optional[List[dict]] = None
+_NEEDED: Optional[Dict[str, bool]] = None  # probe results, first call
+_TARGETS: Dict[str, set] = {}  # patch name -> replaced module attributes
 
 
 def apply_compat_fixes() -> List[dict]:
-    """Register the checkpoint gate and apply the needed version fixes, once.
+    """Apply the version fixes that the installed upstream packages need.
 
-    Returns what was changed (see :func:`applied_patches`)."""
-    global _APPLIED
-    if _APPLIED is not None:
-        return _APPLIED
-    install_gate()
-    applied = [dict(
-        name='checkpoint_trust_gate',
-        targets=[f'mmengine CheckpointLoader scheme {p!r}'
-                 for p in GATED_SCHEMES],
-        reason='every checkpoint scheme goes through weights_only loading '
-        f'with an allow-list; {TRUST_ENV_VAR}=1 opts in to full '
-        'unpickling')]
+    ``import mmconmim`` does not call this (it only registers modules and
+    installs the checkpoint gate). :class:`mmconmim.engine.MMConMIMRunner`
+    (the runner of mmconmim's configs), mmconmim's tools and benchmarks call
+    it; call it in your own scripts that use mmcv's hue jitter under numpy 2
+    or resize BEiT relative position tables under SciPy >= 1.14 outside our
+    runner. The probes run on the first call; every call points the modules
+    loaded since (mmseg, mmdet...) at the fixes too.
+
+    Returns:
+        what was changed outside mmconmim (see :func:`applied_patches`).
+    """
+    global _NEEDED
+    if _NEEDED is None:
+        needed = {}
+        for patch in COMPAT_PATCHES:
+            UPSTREAM_ORIGINALS[patch.name] = patch.get_original()
+            needed[patch.name] = patch.is_needed()
+        _NEEDED = needed
     for patch in COMPAT_PATCHES:
-        original = patch.get_original()
-        UPSTREAM_ORIGINALS[patch.name] = original
-        if patch.is_needed():
-            targets = _replace_everywhere(patch.packages, patch.name,
-                                          original, patch.replacement)
-            applied.append(dict(name=patch.name, targets=targets,
-                                reason=patch.reason))
-    _APPLIED = applied
-    return applied
+        if _NEEDED[patch.name]:
+            _TARGETS.setdefault(patch.name, set()).update(
+                _replace_everywhere(patch.packages, patch.name,
+                                    UPSTREAM_ORIGINALS[patch.name],
+                                    patch.replacement))
+    return applied_patches()
 
 
 def applied_patches() -> List[dict]:
-    """What ``import mmconmim`` changed outside mmconmim: name, targets and
-    reason of each item (empty before :func:`apply_compat_fixes`)."""
-    return list(_APPLIED or [])
-
+    """What mmconmim changed outside itself: name, targets and reason of
+    each item -- the checkpoint trust gate (``import mmconmim``) and the
+    version fixes applied so far (:func:`apply_compat_fixes`)."""
+    items = []
+    if gate_installed():
+        items.append(dict(
+            name='checkpoint_trust_gate',
+            targets=[f'mmengine CheckpointLoader scheme {p!r}'
+                     for p in GATED_SCHEMES],
+            reason='every checkpoint scheme goes through weights_only '
+            f'loading with an allow-list; {TRUST_ENV_VAR}=1 opts in to full '
+            'unpickling'))
+    for patch in COMPAT_PATCHES:
+        if _TARGETS.get(patch.name):
+            items.append(dict(name=patch.name,
+                              targets=sorted(_TARGETS[patch.name]),
+                              reason=patch.reason))
+    return items

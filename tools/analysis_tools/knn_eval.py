@@ -80,6 +80,7 @@ def load_and_extract(args) -> dict:
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_data_args(parser)
     parser.add_argument('--k', type=int, default=20)

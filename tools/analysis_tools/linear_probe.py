@@ -91,6 +91,7 @@ def load_features(args) -> dict:
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     feats = load_features(args)
     metrics = linear_probe(

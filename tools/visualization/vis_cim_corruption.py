@@ -86,6 +86,7 @@ def trained_objective(meta: dict):
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:

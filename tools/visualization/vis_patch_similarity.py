@@ -83,6 +83,7 @@ def projector_for(model, source):
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     quiet_logger()
     model, backbone, source, cfg = load_model(
