@@ -13,7 +13,6 @@ linear probing use the fine-tuning configs in ``configs/conmim/benchmarks/``
 (``*linear*``) instead.
 """
 import argparse
-import json
 import os.path as osp
 import sys
 
@@ -21,7 +20,7 @@ from mmengine.config import DictAction
 from tqdm import tqdm
 
 import mmconmim  # noqa: F401
-from mmconmim.checkpoint import load_file, refusals_as_exit
+from mmconmim.checkpoint import load_file, refusals_as_exit, save_json
 from mmconmim.evaluation.features import POOLS, SOURCES, extract_splits
 from mmconmim.evaluation.linear_probe import linear_probe
 from mmconmim.evaluation.loading import load_model, quiet_logger
@@ -104,9 +103,8 @@ def main():
           f"val): top1 {metrics['top1']:.2f}  top5 {metrics['top5']:.2f}  "
           f"(train top1 {metrics['train_top1']:.2f})")
     if args.out_json:
-        with open(args.out_json, 'w') as f:
-            json.dump(dict(source=feats.get('source'), **metrics), f,
-                      indent=2)
+        save_json(dict(source=feats.get('source'), **metrics),
+                  args.out_json, indent=2)
         print(f'wrote {args.out_json}')
 
 
