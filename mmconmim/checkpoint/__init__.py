@@ -24,8 +24,8 @@ from .gate import checkpoint_safe_globals, safe_torch_load, trusted
 from .reader import is_url, load_file, read_meta, read_state_dict
 from .schemes import GATED_SCHEMES, install_gate
 from .writer import (atomic_output, check_output_path, current_umask,
-                     same_file, save_file, save_json, save_safetensors,
-                     save_text)
+                     same_file, save_bytes, save_file, save_json,
+                     save_safetensors, save_text, temp_name)
 
 __all__ = [
     'TRUST_ENV_VAR', 'CheckpointDownloadError', 'NotACheckpointError',
@@ -33,7 +33,7 @@ __all__ = [
     'refusals_as_exit', 'checkpoint_safe_globals', 'safe_torch_load',
     'trusted', 'is_url', 'load_file', 'read_meta', 'read_state_dict',
     'GATED_SCHEMES', 'install_gate', 'atomic_output', 'check_output_path',
-    'current_umask', 'same_file', 'save_file', 'save_json',
-    'save_safetensors', 'save_text',
+    'current_umask', 'same_file', 'save_bytes', 'save_file', 'save_json',
+    'save_safetensors', 'save_text', 'temp_name',
     'config_field', 'literal_config', 'trusted_config'
 ]

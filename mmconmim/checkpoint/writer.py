@@ -2,14 +2,17 @@
 and files are written atomically with the permissions of the umask
 (:func:`atomic_output`, :func:`save_file`, :func:`save_safetensors`).
 
-Atomic: the data goes to a temporary name in the output's folder and is
-renamed over the output only when complete, so a killed run never leaves a
-half-written file under the final name. Umask: the temporary file is given
+Atomic: the data goes to a temporary name in the output's folder
+(:func:`temp_name`: ``.NAME.<token>``), is flushed to disk and renamed over
+the output only when complete, so a killed run never leaves a half-written
+file under the final name (``SafeCheckpointHook`` writes its checkpoints and
+``last_checkpoint`` the same way). Umask: the temporary file is given
 ``0o666 & ~umask`` before the rename, like a file created with ``open``
 (``safetensors`` and ``tempfile`` create theirs 0600).
 """
 import os
 import os.path as osp
+import uuid
 from contextlib import contextmanager
 from typing import Dict, Iterable, Optional
 
@@ -61,21 +64,54 @@ def check_output_path(output: str, inputs: Iterable[str] = (),
             'overwrite it, or choose another path')
 
 
+def temp_name(filename: str) -> str:
+    """The temporary name a file is written under before the rename."""
+    return f'.{filename}.{uuid.uuid4().hex[:12]}'
+
+
+def fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(directory: str) -> None:
+    try:  # makes the rename itself durable; not supported everywhere
+        fsync_path(directory)
+    except OSError:
+        pass
+
+
 @contextmanager
 def atomic_output(path: str):
     """Yield a temporary path next to ``path``; when the block succeeds,
-    give it the umask's permissions and rename it to ``path`` (removed if
-    the block fails)."""
+    flush it to disk, give it the umask's permissions and rename it to
+    ``path`` (it is removed if the block fails)."""
+    path = str(path)
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, f'.{osp.basename(path)}.{os.getpid()}.tmp')
+    tmp = osp.join(folder, temp_name(osp.basename(path)))
     try:
         yield tmp
+        fsync_path(tmp)
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+    fsync_dir(folder)
+
+
+def save_bytes(data, path: str) -> None:
+    """Bytes (or text, UTF-8) to ``path``, atomically, with the umask's
+    mode."""
+    if isinstance(data, str):
+        data = data.encode('utf-8')
+    with atomic_output(path) as tmp:
+        with open(tmp, 'wb') as f:
+            f.write(data)
 
 
 def save_file(obj, path: str) -> None:
@@ -96,9 +132,7 @@ def save_safetensors(tensors: Dict[str, torch.Tensor], path: str,
 def save_text(text: str, path: str) -> None:
     """A text file (a report, ``metrics.json``...), atomically, with the
     umask's mode."""
-    with atomic_output(path) as tmp:
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
+    save_bytes(text, path)
 
 
 def save_json(obj, path: str, **dump_kwargs) -> None:

@@ -1,37 +1,22 @@
-"""A Runner that refuses checkpoints which do not fit the model.
+"""Runners that refuse checkpoints which do not fit the model.
 
 mmengine loads checkpoints non-strictly: ``load_from``, ``--resume``,
 ``tools/test.py`` and ``init_cfg=dict(type='Pretrained')`` only *log* missing
 and unexpected keys. A checkpoint of another model (an A2MIM ResNet into
 ConMIM, a ViT export into a ResNet config) then trains from random weights
 and the run exits 0. :class:`CheckpointCoverageRunner` watches each of these
-loads and raises :class:`CheckpointMismatchError` when fewer than
-``min_checkpoint_coverage`` (config key, default 0.5) of the target's
-parameter values were loaded; the message gives the counts, examples of
-missing / unexpected / mis-shaped keys and the likely cause.
+loads with :class:`~mmconmim.checkpoint.coverage.LoadWatcher` (the coverage
+diagnostics of the checkpoint room) and raises
+:class:`~mmconmim.checkpoint.coverage.CheckpointMismatchError` when fewer
+than ``min_checkpoint_coverage`` (config key, default 0.5) of the target's
+parameter values were loaded. Model-level loads first run the named
+pre-load step :func:`~mmconmim.checkpoint.layout.expand_shared_tables`, so
+BEiT-style fine-tuning backbones get the shared relative position table of a
+pre-training checkpoint.
 
-The *target* of a load is the module the checkpoint goes into: the whole
-model for ``load_from`` / ``--resume`` / ``tools/test.py``, the module that
-carries the ``init_cfg`` for ``Pretrained`` initialisation. When every key of
-the checkpoint lies under one child of the target (an exported
-``backbone.*`` file loaded into a whole model), the target is that child: a
-backbone checkpoint is judged against the backbone, not against the new
-heads of a downstream model.
-
-What counts as loaded is observed, not predicted: a load-state-dict pre-hook
-on every module records each parameter whose key is in the state dict with
-the module's shape when that module loads, i.e. after the modules' own load
-hooks (BEiTViT's table expansion and resizing) have run.
-
-Model-level loads also give BEiT-style fine-tuning backbones the relative
-position tables of a checkpoint that holds only the shared pre-training
-table (a runner checkpoint, or an export written before exports carried
-per-layer tables): mmpretrain's ``BEiTViT`` expands the shared table only
-when the backbone itself is the root of the load, so these loads used to
-leave every layer's table at zero.
-
-The runner our configs select, :class:`MMConMIMRunner`, combines this check
-with :class:`WorkerWatchdogRunner`: mmengine's Runner whose dataloader workers
+The runner our configs select, :class:`MMConMIMRunner`, applies the version
+fixes of :mod:`mmconmim.utils.compat` and combines this check with
+:class:`WorkerWatchdogRunner`: mmengine's Runner whose dataloader workers
 exit with the main process. Every dataloader it builds gets
 :class:`~mmconmim.datasets.worker_watchdog.ExitWithParentWorkerInit` around
 mmengine's own ``worker_init_fn``, so after a SIGKILL of the main process the
