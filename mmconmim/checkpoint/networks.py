@@ -5,7 +5,7 @@ recipe (Yi et al., ICLR 2023) fine-tunes from the **teacher**. A2MIM and CIM
 have one network, ``backbone``. So, for features, exports, kNN / linear
 probes and maps:
 
-* ``network='auto'`` (the default everywhere) is the teacher when the model
+* ``source='auto'`` (the default everywhere) is the teacher when the model
   or file has one that holds weights, else the student (``backbone``). A
   ConMIM model whose teacher was never updated (freshly built, not loaded)
   has an independently initialised teacher, not a copy of the student: the
@@ -54,26 +54,26 @@ def teacher_prefixes() -> Tuple[str, str]:
     return TEACHER_BACKBONE_PREFIX, TEACHER_PROJECTOR_PREFIX
 
 
-def check_network(network: str) -> str:
-    return check_choice(None, 'network (source)', network, NETWORKS)
+def check_network(source: str) -> str:
+    return check_choice(None, 'source', source, NETWORKS)
 
 
-def choose(network: str, has_teacher: bool, teacher_ready: bool = True,
+def choose(source: str, has_teacher: bool, teacher_ready: bool = True,
            owner: str = 'the model') -> str:
     """The rule of the module docstring: ``'teacher'`` or ``'student'``.
 
     Args:
-        network: the request, one of :data:`NETWORKS`.
+        source: the request, one of :data:`NETWORKS`.
         has_teacher: whether ``owner`` has a momentum teacher at all.
         teacher_ready: whether that teacher holds weights (updated or
             loaded); a never-updated teacher gives way to the student.
     """
-    check_network(network)
-    if network == 'teacher' and not has_teacher:
+    check_network(source)
+    if source == 'teacher' and not has_teacher:
         raise ValueError(
             f'source=teacher, but {owner} has no momentum teacher (only '
             'ConMIM has one); use source=student or auto')
-    if network == 'student' or not has_teacher or not teacher_ready:
+    if source == 'student' or not has_teacher or not teacher_ready:
         return 'student'
     return 'teacher'
 
@@ -84,20 +84,20 @@ def has_teacher(model: nn.Module) -> bool:
     return hasattr(unwrap(model), 'teacher_backbone')
 
 
-def model_network(model: nn.Module, network: str = 'auto') -> str:
-    """The network of ``model`` that ``network`` names under the rule."""
+def model_network(model: nn.Module, source: str = 'auto') -> str:
+    """The network of ``model`` that ``source`` names under the rule."""
     model = unwrap(model)
     teacher = has_teacher(model)
-    return choose(network, teacher,
+    return choose(source, teacher,
                   teacher and bool(model.teacher_updated),
                   type(model).__name__)
 
 
-def select_backbone(model: nn.Module, network: str = 'auto'
+def select_backbone(model: nn.Module, source: str = 'auto'
                     ) -> Tuple[nn.Module, str]:
     """(backbone module, ``'teacher'`` / ``'student'``)."""
     model = unwrap(model)
-    chosen = model_network(model, network)
+    chosen = model_network(model, source)
     if chosen == 'teacher':
         return model.teacher_backbone, chosen
     if not hasattr(model, 'backbone'):
@@ -106,13 +106,13 @@ def select_backbone(model: nn.Module, network: str = 'auto'
     return model.backbone, chosen
 
 
-def select_projector(model: nn.Module, network: str = 'auto'
+def select_projector(model: nn.Module, source: str = 'auto'
                      ) -> Tuple[nn.Module, str]:
     """(projector of the chosen network, its name): ConMIM's
     ``teacher_projector`` or ``neck``. Models without a projector (A2MIM,
     CIM: their necks decode pixels) raise ``ValueError``."""
     model = unwrap(model)
-    chosen = model_network(model, network)
+    chosen = model_network(model, source)
     if not has_teacher(model) or getattr(model, 'neck', None) is None:
         raise ValueError(
             f'{type(model).__name__} has no token projector (only ConMIM '
@@ -128,10 +128,10 @@ def state_has_teacher(state_dict: Mapping[str, object]) -> bool:
     return any(k.startswith(prefix) for k in state_dict)
 
 
-def backbone_prefix(network: str) -> str:
-    """Where ``network``'s backbone lives in a training state dict."""
-    check_choice(None, 'network', network, ('teacher', 'student'))
-    if network == 'teacher':
+def backbone_prefix(source: str) -> str:
+    """Where ``source``'s backbone lives in a training state dict."""
+    check_choice(None, 'source', source, ('teacher', 'student'))
+    if source == 'teacher':
         return teacher_prefixes()[0]
     return STUDENT_BACKBONE_PREFIX
 
@@ -145,7 +145,7 @@ def exported_network(meta: Optional[Mapping]) -> Optional[str]:
 
 def state_network(state_dict: Mapping[str, object],
                   meta: Optional[Mapping] = None,
-                  network: str = 'auto',
+                  source: str = 'auto',
                   owner: str = 'the checkpoint') -> Tuple[str, str]:
     """(prefix of the chosen backbone's keys in ``state_dict``, its name).
 
@@ -155,24 +155,24 @@ def state_network(state_dict: Mapping[str, object],
     ``meta['prefix']`` (``'backbone.'`` unless exported with
     ``--no-prefix``).
     """
-    check_network(network)
+    check_network(source)
     exported = exported_network(meta)
     if exported is not None and not state_has_teacher(state_dict):
-        if network not in ('auto', exported):
+        if source not in ('auto', exported):
             raise KeyError(
                 f'{owner} is an exported {exported} backbone; it holds no '
-                f'{network} weights. Use source=auto (or {exported}), or '
-                f'export the {network} from the training checkpoint')
+                f'{source} weights. Use source=auto (or {exported}), or '
+                f'export the {source} from the training checkpoint')
         return str((meta or {}).get('prefix', STUDENT_BACKBONE_PREFIX)), \
             exported
     teacher = state_has_teacher(state_dict)
-    if network == 'teacher' and not teacher:
+    if source == 'teacher' and not teacher:
         raise KeyError(
             f'{owner} holds no teacher weights ({teacher_prefixes()[0]}* '
             'keys): it is not a ConMIM training checkpoint (A2MIM/CIM '
             'checkpoints and exported student backbones have one network);'
             ' use source=student or auto')
-    chosen = choose(network, teacher, owner=owner)
+    chosen = choose(source, teacher, owner=owner)
     return backbone_prefix(chosen), chosen
 
 
