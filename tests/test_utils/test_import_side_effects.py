@@ -5,8 +5,9 @@ issue 26 item 3).
 
 A fresh interpreter imports the upstream stack, records every function,
 class and setting its modules expose, imports mmconmim, records again,
-applies the fixes, records again, and reports what differs. Registering modules into registries mutates registry objects in
-place and is not a difference here.
+applies the fixes, records again, and reports what differs. Registering
+modules into registries mutates registry objects in place and is not a
+difference here.
 """
 import json
 import os.path as osp

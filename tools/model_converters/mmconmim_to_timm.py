@@ -42,10 +42,7 @@ read as literals (``num_heads``), never run.
 import argparse
 import json
 import math
-import os
-import os.path as osp
 import re
-import sys
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 

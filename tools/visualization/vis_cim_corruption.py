@@ -11,8 +11,8 @@ prediction (REVDET probabilities, or the RESPIX prediction).
 Without a checkpoint the model is freshly initialised (the tokenizer is
 loaded from its configured files, or random in the demo config). With one,
 the objective (RESPIX / REVDET, whose heads differ) is read from the config
-stored in the checkpoint (as a literal: the stored text is never run), so the demo config draws a REVDET checkpoint
-correctly; an explicit ``--cfg-options model.objective=...`` that contradicts
+stored in the checkpoint (as a literal: the stored text is never run), so
+the demo config draws a REVDET checkpoint correctly; an explicit ``--cfg-options model.objective=...`` that contradicts
 the checkpoint, or weights that do not fit the model, are refused. The title
 names the checkpoint and its iteration.
 """
