@@ -171,6 +171,27 @@ def _unpickler_detail(exc: Exception) -> str:
     return line.strip()
 
 
+def _trust_or_refuse(filename, map_location, name: str,
+                     unsafe: Exception):
+    """A file that pickles objects outside the allow-list: load it fully
+    with the opt-in, else refuse naming the objects."""
+    if isinstance(filename, io.IOBase):
+        filename.seek(0)
+    if trusted():
+        warnings.warn(
+            f'{name} contains pickled objects outside the allow-list; '
+            f'loading it fully because {TRUST_ENV_VAR} is set.')
+        return torch.load(filename, map_location=map_location,
+                          weights_only=False)
+    raise UnsafeCheckpointError(
+        f'Refusing to load checkpoint {name}: it contains pickled objects '
+        f'outside the allow-list ({_unsafe_globals(filename, unsafe)}). '
+        'Unpickling them could run arbitrary code. If you trust this file, '
+        f'set {TRUST_ENV_VAR}=1; better, re-export it as a plain state dict '
+        f'(tools/model_converters/). Unpickler: {_unpickler_detail(unsafe)}'
+    ) from unsafe
+
+
 def _restricted_load(filename, map_location, restricted_pickle):
     """``torch.load`` through a restricted unpickler (no code runs: it
     resolves only the globals it lists)."""
@@ -240,19 +261,5 @@ def safe_torch_load(filename, map_location=None, extra_globals=(),
             return _restricted_load(filename, map_location, restricted_pickle)
         except pickle.UnpicklingError as exc:
             unsafe = exc
-    if isinstance(filename, io.IOBase):
-        filename.seek(0)
-    if trusted():
-        warnings.warn(
-            f'{name} contains pickled objects outside the allow-list; '
-            f'loading it fully because {TRUST_ENV_VAR} is set.')
-        return torch.load(filename, map_location=map_location,
-                          weights_only=False)
-    raise UnsafeCheckpointError(
-        f'Refusing to load checkpoint {name}: it contains pickled objects '
-        f'outside the allow-list ({_unsafe_globals(filename, unsafe)}). '
-        'Unpickling them could run arbitrary code. If you trust this file, '
-        f'set {TRUST_ENV_VAR}=1; better, re-export it as a plain state dict '
-        f'(tools/model_converters/). Unpickler: {_unpickler_detail(unsafe)}'
-    ) from unsafe
+    return _trust_or_refuse(filename, map_location, name, unsafe)
 

@@ -374,8 +374,10 @@ ALLOWED = {
         'torch.load through a restricted unpickler that resolves only '
         'listed globals (no code from the file runs)',
     ('mmconmim/checkpoint/gate.py', 'safe_torch_load'):
-        'the gate itself: weights_only=True with the allow-list, full '
-        'unpickling only when MMCONMIM_TRUST_CHECKPOINTS is set',
+        'the gate itself: weights_only=True with the allow-list',
+    ('mmconmim/checkpoint/gate.py', '_trust_or_refuse'):
+        'full unpickling only when MMCONMIM_TRUST_CHECKPOINTS is set '
+        '(UnsafeCheckpointError otherwise)',
     ('benchmarks/gpu_check.py', 'check_fsdp'):
         "reads the iter_N.pth that the check's own training run wrote "
         'seconds before into its private work dir',

@@ -85,6 +85,23 @@ def trained_objective(meta: dict):
     return objective if isinstance(objective, str) else None
 
 
+def use_trained_objective(cfg, args, meta: dict) -> None:
+    """Set ``cfg.model.objective`` to the checkpoint's, refusing an explicit
+    ``--cfg-options model.objective`` that contradicts it."""
+    trained = trained_objective(meta)
+    if trained is None or trained == cfg.model.get('objective'):
+        return
+    asked = (args.cfg_options or {}).get('model.objective')
+    if asked is not None:
+        raise SystemExit(
+            f'error: --cfg-options model.objective={asked} contradicts '
+            f'{args.checkpoint}, which was trained with '
+            f"objective='{trained}'")
+    print(f'using objective={trained!r} from the checkpoint\'s config '
+          f'(the config file says {cfg.model.get("objective")!r})')
+    cfg.model.objective = trained
+
+
 def main():
     mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
@@ -96,17 +113,7 @@ def main():
 
     with refusals_as_exit():
         meta = checkpoint_meta(args.checkpoint) if args.checkpoint else {}
-    trained = trained_objective(meta)
-    if trained is not None and trained != cfg.model.get('objective'):
-        asked = (args.cfg_options or {}).get('model.objective')
-        if asked is not None:
-            raise SystemExit(
-                f'error: --cfg-options model.objective={asked} contradicts '
-                f'{args.checkpoint}, which was trained with '
-                f"objective='{trained}'")
-        print(f'using objective={trained!r} from the checkpoint\'s config '
-              f'(the config file says {cfg.model.get("objective")!r})')
-        cfg.model.objective = trained
+    use_trained_objective(cfg, args, meta)
 
     model = MODELS.build(cfg.model)
     model.init_weights()
