@@ -245,7 +245,7 @@ def masked_top1(model, data):
     with torch.no_grad():
         s = model.patch_embeddings(model.backbone, model.neck, student_view,
                                    mask)
-        t_backbone, t_proj = model.teacher.module
+        t_backbone, t_proj = model.teacher_backbone, model.teacher_projector
         t = model.patch_embeddings(t_backbone, t_proj, teacher_view, None)
         logits = torch.einsum('bnc,bkc->bnk',
                               torch.nn.functional.normalize(s, dim=-1),
@@ -271,6 +271,7 @@ def main():
     from mmengine.registry import init_default_scope
 
     import mmconmim  # noqa: F401
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
 
     init_default_scope('mmpretrain')
     import logging

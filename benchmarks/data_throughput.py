@@ -40,6 +40,7 @@ def main(argv=None):
     from mmpretrain.registry import TRANSFORMS
 
     import mmconmim  # noqa: F401
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(args.config)
     transforms = [TRANSFORMS.build(t) for t in cfg.train_pipeline]

@@ -169,6 +169,7 @@ def config_batches(config, batch_size, num, device):
     from mmengine.runner import Runner
 
     import mmconmim  # noqa: F401
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
     folder = bench.write_jpegs(tempfile.mkdtemp(prefix='gpu_check_'),
@@ -441,11 +442,12 @@ def check_fsdp(report, args, device):
         return
     last = re.findall(rf'Iter\(train\) \[{iters}/{iters}\].*?loss: '
                       r'([\d.]+|nan|inf)', log)
+    from mmconmim.checkpoint.networks import backbone_prefix
     state = ckpt['state_dict']
     full = all(
         tuple(state.get(key + 'layers.0.attn.qkv.weight',
                         torch.empty(0)).shape) == (3 * dims, dims)
-        for key in ('backbone.', 'teacher.module.0.'))
+        for key in (backbone_prefix('student'), backbone_prefix('teacher')))
     ok = bool(last) and math.isfinite(float(last[-1])) and full
     report.add('fsdp', setting,
                f"loss at iteration {iters}: {last[-1] if last else 'none'}; "

@@ -109,6 +109,7 @@ def main():
     os.makedirs(args.work_dir, exist_ok=True)
     start = time.time()
     import mmconmim  # noqa: F401
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     from mmconmim.evaluation.loading import quiet_logger
     quiet_logger()
 

@@ -212,6 +212,7 @@ def build_our_step(config, batch_size, dtype_name, device='cpu',
     from mmpretrain.registry import MODELS
 
     import mmconmim  # noqa: F401
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(config)
     if cfg_options:
@@ -383,6 +384,7 @@ def full_loop(args) -> dict:
     from mmengine.runner import Runner
 
     import mmconmim  # noqa: F401
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
 
     class StepTimer(Hook):
         priority = 'VERY_HIGH'

@@ -3,7 +3,14 @@
 import pytest
 from mmengine.registry import DefaultScope
 
+import mmconmim
 from tests.fixtures.helpers import REPO_ROOT, write_images
+
+# The suite exercises pipelines and models directly, as our runner and tools
+# do after applying the version fixes; import alone applies none of them
+# (tests/test_utils/test_import_side_effects.py checks that in a fresh
+# interpreter).
+mmconmim.apply_compat_fixes()
 
 
 @pytest.fixture(autouse=True)

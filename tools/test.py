@@ -14,7 +14,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mmconmim  # noqa: F401  (registration + compat fixes)
+import mmconmim  # registration; main() applies the compat fixes
 from mmconmim.utils.launch import setup_cpu_distributed
 
 
@@ -49,6 +49,7 @@ def parse_args():
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:

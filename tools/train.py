@@ -1,8 +1,8 @@
 """Train (or pre-train) a model from a config with mmengine's runner.
 
 Arguments follow mmpretrain's tools/train.py, so configs from this repository
-and from mmpretrain work alike. ``import mmconmim`` registers our modules and
-applies the compatibility fixes (mmconmim/utils/compat.py).
+and from mmpretrain work alike. ``import mmconmim`` registers our modules;
+``main`` applies the compatibility fixes (mmconmim/utils/compat.py).
 
 One difference: a work dir that already holds checkpoints of an earlier run
 is not taken over silently. Without ``--resume`` (continue that run) or
@@ -21,7 +21,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mmconmim  # noqa: F401  (registration + compat fixes)
+import mmconmim  # registration; main() applies the compat fixes
 from mmconmim.utils.launch import (WorkDirInUseError, check_work_dir_is_free,
                                    setup_cpu_distributed)
 
@@ -156,6 +156,7 @@ def merge_args(cfg: Config, args) -> Config:
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
     try:

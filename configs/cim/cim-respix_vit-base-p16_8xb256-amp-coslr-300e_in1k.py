@@ -1,10 +1,17 @@
-# CIM (RESPIX) with a ViT-B/16 enhancer, 300 epochs on ImageNet-1K, total batch
-# 2048 (8 x 256). Paper: 83.3 top-1 after fine-tuning (which of RESPIX and
-# REVDET gives it is not confirmed). The recipe is BEiT's (see the schedule);
-# every knob and its default is listed in the _base_ model file.
-# Sources: paper = 300 epochs on ImageNet-1K and the top-1 above; BEiT
-# defaults = optimiser, schedule, clip, layer scale, drop path, block
-# masking (75 patches), the two views; lambda 1 = ours;
+# CIM (RESPIX) with a ViT-B/16 enhancer, 300 epochs on ImageNet-1K, total
+# batch 2048 (8 x 256), mixed precision.
+# Enhancer: the paper's vanilla ViT-B/16 (VisionTransformer: absolute
+# position embedding, no relative position bias, no layer scale); the
+# BEiT-style alternative is
+# cim-respix_beit-base-p16_8xb256-amp-coslr-300e_in1k.py.
+# Paper (abstract): 83.3 top-1 after fine-tuning; our fine-tune config is
+# benchmarks/vit-base-p16_cim-pre_8xb128-coslr-100e_in1k.py. Which of
+# RESPIX and REVDET gives 83.3 is not confirmed. Not measured here.
+# The recipe is BEiT's (see the schedule); every knob and its default is
+# listed in the _base_ model file.
+# Sources: paper = 300 epochs on ImageNet-1K, the top-1 above, the vanilla
+# enhancer; BEiT defaults = optimiser, schedule, clip, drop path,
+# block masking (75 patches), the two views; lambda 1 = ours;
 # generator size/input, resize and RESPIX window = ours (table in
 # docs/cim.md).
 _base_ = [

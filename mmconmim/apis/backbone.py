@@ -4,51 +4,59 @@
     backbone = load_backbone('export.pth', 'configs/demo/conmim_demo.py')
     feats = backbone(images)  # images normalised like the config's data
 
-Which network: the rule of :mod:`mmconmim.apis.networks` (ConMIM's teacher
+Which network: the rule of :mod:`mmconmim.checkpoint.networks` (ConMIM's teacher
 by default, the only backbone of A2MIM/CIM; an export is the network it
 records).
 """
 import os.path as osp
-from typing import Mapping, Tuple, Union
+import warnings
+from typing import Mapping, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch import nn
 
-from mmconmim.utils.compat import TRUST_ENV_VAR, _trusted, safe_torch_load
-from mmconmim.utils.export import (PRETRAIN_ONLY_KEYS, SHARED_REL_POS_TABLE,
-                                   drop_per_layer_copies)
-from .networks import state_network, strip_prefix
+from mmconmim.checkpoint import read_state_dict, trusted_config
+from mmconmim.checkpoint.layout import (PRETRAIN_ONLY_KEYS,
+                                        SHARED_REL_POS_TABLE,
+                                        drop_per_layer_copies)
+from mmconmim.checkpoint.networks import state_network, strip_prefix
 
 ConfigType = Union[str, Config, Mapping, None]
 
 
 def read_checkpoint(checkpoint: str) -> Tuple[dict, dict]:
     """(state dict without a ``module.`` wrapper prefix, meta) of a runner
-    checkpoint, an export or a bare state dict (safe loading: see
-    :func:`mmconmim.utils.safe_torch_load`)."""
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
-    ckpt = safe_torch_load(checkpoint, map_location='cpu')
-    if not isinstance(ckpt, dict):
-        raise ValueError(f'{checkpoint}: not a state dict checkpoint')
-    state = ckpt.get('state_dict', ckpt)
-    if not isinstance(state, dict) or not state or not all(
-            isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f'{checkpoint}: no tensor state dict found')
-    state = {(k[7:] if k.startswith('module.') else k): v
-             for k, v in state.items()}
-    meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), dict) else {}
-    return state, meta
+    checkpoint, an export or a bare state dict, read through the gate
+    (:func:`mmconmim.checkpoint.read_state_dict`)."""
+    return read_state_dict(checkpoint)
 
 
-def backbone_weights(checkpoint: str, network: str = 'auto'
+def resolve_source(source: Optional[str], network: Optional[str],
+                   caller: str) -> str:
+    """``source`` (the one name of the network choice), accepting the old
+    keyword ``network`` with a deprecation warning."""
+    if network is None:
+        return 'auto' if source is None else source
+    if source is not None and source != network:
+        raise TypeError(f'{caller}: give source= only (network= is its old '
+                        f'name), not both: source={source!r}, '
+                        f'network={network!r}')
+    warnings.warn(f'{caller}(network=...) is deprecated: use source=',
+                  DeprecationWarning, stacklevel=3)
+    return network
+
+
+def backbone_weights(checkpoint: str, source: Optional[str] = None,
+                     network: Optional[str] = None
                      ) -> Tuple[dict, str, dict]:
     """(backbone weights with bare keys, ``'teacher'``/``'student'``, meta)
-    of ``checkpoint`` under the teacher/student rule."""
+    of ``checkpoint`` under the teacher/student rule (``source``: ``'auto'``,
+    ``'teacher'`` or ``'student'``; ``network`` is its deprecated name)."""
+    source = resolve_source(source, network, 'backbone_weights')
     state, meta = read_checkpoint(checkpoint)
-    prefix, chosen = state_network(state, meta, network, checkpoint)
+    prefix, chosen = state_network(state, meta, source, checkpoint)
     weights = strip_prefix(state, prefix)
     if not weights:
         raise KeyError(f'{checkpoint} has no {prefix}* weights')
@@ -58,20 +66,17 @@ def backbone_weights(checkpoint: str, network: str = 'auto'
 def embedded_config(checkpoint: str, meta: Mapping) -> Config:
     """The training config stored in a checkpoint (``meta['cfg']`` of a
     runner checkpoint, ``meta['config']`` of an export). Parsing it runs
-    Python code from the file, so it needs ``MMCONMIM_TRUST_CHECKPOINTS=1``.
+    Python code from the file, so it needs ``MMCONMIM_TRUST_CHECKPOINTS=1``
+    (:func:`mmconmim.checkpoint.trusted_config`).
     """
     text = meta.get('cfg') or meta.get('config')
     if not text:
         raise ValueError(
             f'load_backbone: {checkpoint} stores no config; pass cfg= (the '
             'config file it was trained with, or a backbone dict)')
-    if not _trusted():
-        raise PermissionError(
-            f'load_backbone: no cfg given, and reading the config stored in '
-            f'{checkpoint} would run Python code from that file. Pass cfg= '
-            '(the config file it was trained with, or a backbone dict), or '
-            f'set {TRUST_ENV_VAR}=1 if you trust the file')
-    return Config.fromstring(str(text), '.py')
+    return trusted_config(
+        text, checkpoint, 'load_backbone: no cfg given. Pass cfg= (the '
+        'config file it was trained with, or a backbone dict)')
 
 
 def backbone_config(cfg: ConfigType) -> Tuple[dict, str]:
@@ -101,8 +106,9 @@ def backbone_config(cfg: ConfigType) -> Tuple[dict, str]:
 
 def load_backbone(checkpoint: str,
                   cfg: ConfigType = None,
-                  network: str = 'auto',
-                  device: Union[str, torch.device] = 'cpu') -> nn.Module:
+                  source: Optional[str] = None,
+                  device: Union[str, torch.device] = 'cpu',
+                  network: Optional[str] = None) -> nn.Module:
     """Build a backbone and fill it from ``checkpoint``, in eval mode.
 
     Args:
@@ -112,9 +118,11 @@ def load_backbone(checkpoint: str,
         cfg: the training config (file, :class:`Config` or dict), a model
             dict, or a backbone dict. ``None`` reads the config stored in the
             checkpoint, which needs ``MMCONMIM_TRUST_CHECKPOINTS=1``.
-        network: ``'auto'`` (default), ``'teacher'`` or ``'student'``: see
-            :mod:`mmconmim.apis.networks`.
+        source: ``'auto'`` (default), ``'teacher'`` or ``'student'``: see
+            :mod:`mmconmim.checkpoint.networks` (the same name as the tools'
+            ``--source``).
         device: where the backbone goes.
+        network: deprecated name of ``source``.
 
     Returns:
         The backbone (``mask=None`` is its default for MIM backbones), with
@@ -122,7 +130,8 @@ def load_backbone(checkpoint: str,
         architecture must be in the file (pre-training-only mask tokens
         excepted) with the right shape; extra weights are refused too.
     """
-    weights, chosen, meta = backbone_weights(checkpoint, network)
+    source = resolve_source(source, network, 'load_backbone')
+    weights, chosen, meta = backbone_weights(checkpoint, source)
     if cfg is None:
         cfg = embedded_config(checkpoint, meta)
     backbone_cfg, scope = backbone_config(cfg)

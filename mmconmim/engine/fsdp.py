@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from mmengine.model import MMFullyShardedDataParallel
 
+from mmconmim.checkpoint.networks import TEACHER_ATTRIBUTE
 from mmconmim.registry import MODEL_WRAPPERS
 
 __all__ = ['ReplicatedModulesFSDP']
@@ -35,14 +36,16 @@ class ReplicatedModulesFSDP(MMFullyShardedDataParallel):
     Args:
         module (nn.Module): The model.
         replicated (Sequence[str]): Names of submodules to keep replicated
-            (ConMIM's ``'teacher'``). A model without one of them is an
+            (default: ConMIM's teacher, named by the teacher/student rule,
+            :mod:`mmconmim.checkpoint.networks`). A model without one of them is an
             error naming it.
         device_id (int | torch.device, optional): As for FSDP; without CUDA
             the CPU is used.
         **kwargs: Arguments of ``MMFullyShardedDataParallel``.
     """
 
-    def __init__(self, module, replicated: Sequence[str] = ('teacher', ),
+    def __init__(self, module,
+                 replicated: Sequence[str] = (TEACHER_ATTRIBUTE, ),
                  device_id=None, **kwargs):
         if isinstance(replicated, str):
             replicated = [replicated]

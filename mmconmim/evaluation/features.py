@@ -3,7 +3,7 @@ monitoring.
 
 Which network
     ``source`` follows the one teacher/student rule of
-    :mod:`mmconmim.apis.networks`: ``'teacher'`` is ConMIM's momentum
+    :mod:`mmconmim.checkpoint.networks`: ``'teacher'`` is ConMIM's momentum
     encoder (what the official recipe fine-tunes from), ``'student'`` is
     ``model.backbone`` (the network being pre-trained in every algorithm),
     ``'auto'`` takes the teacher when the model has one holding weights.
@@ -30,8 +30,9 @@ import torch
 from mmengine.dist import all_gather_object, get_world_size
 from torch import nn
 
-from mmconmim.apis.networks import (NETWORKS, check_network, choose,
-                                    has_teacher, select_backbone, unwrap)
+from mmconmim.checkpoint.networks import (NETWORKS, check_network, choose,
+                                          has_teacher, select_backbone,
+                                          unwrap)
 from mmconmim.utils.validation import check_choice
 
 SOURCES = NETWORKS

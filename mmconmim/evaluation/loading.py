@@ -13,14 +13,14 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch import nn
 
-from mmconmim.apis.networks import (STUDENT_BACKBONE_PREFIX,
-                                    backbone_prefix, check_network,
-                                    has_teacher, select_backbone,
-                                    state_network, strip_prefix)
-from mmconmim.utils.export import PRETRAIN_ONLY_KEYS
+from mmconmim.checkpoint import load_file
+from mmconmim.checkpoint.layout import PRETRAIN_ONLY_KEYS
+from mmconmim.checkpoint.networks import (STUDENT_BACKBONE_PREFIX,
+                                          backbone_prefix, check_network,
+                                          has_teacher, select_backbone,
+                                          state_network, strip_prefix)
 
 RANDOM_INIT = ('none', 'random')
 
@@ -64,7 +64,7 @@ def load_weights(model: nn.Module, checkpoint: str,
                  source: str = 'auto') -> str:
     """Load ``checkpoint`` into ``model`` and return the network whose
     weights it holds (``'teacher'`` / ``'student'``), chosen by the rule of
-    :mod:`mmconmim.apis.networks`.
+    :mod:`mmconmim.checkpoint.networks`.
 
     A training checkpoint fills the whole model. An exported backbone fills
     the network its ``meta['source']`` names (ConMIM's teacher for a
@@ -74,7 +74,7 @@ def load_weights(model: nn.Module, checkpoint: str,
     not fit the config's architecture.
     """
     check_network(source)
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    ckpt = load_file(checkpoint)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not state:
         raise ValueError(f'{checkpoint}: no state dict found')

@@ -8,10 +8,8 @@ RANDOM_INIT = ('none', 'random')
 
 def checkpoint_meta(path: str) -> dict:
     """The ``meta`` dict of a runner checkpoint or an export ({} if none)."""
-    from .compat import safe_torch_load
-    ckpt = safe_torch_load(path, map_location='cpu')
-    meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
-    return meta if isinstance(meta, dict) else {}
+    from mmconmim.checkpoint import read_meta
+    return read_meta(path)
 
 
 def checkpoint_label(path: Optional[str], meta: Optional[dict] = None) -> str:

@@ -1,36 +1,13 @@
-"""The checkpoint trust gate and the few compatibility fixes mmconmim needs.
+"""The few compatibility fixes mmconmim needs for the installed upstream
+versions (docs/compat.md lists each with its reason and when to delete it).
 
-Nothing in site-packages is edited. ``import mmconmim`` calls
-:func:`apply_compat_fixes`, which
-
-1. registers the trust gate for every checkpoint scheme of mmengine's
-   ``CheckpointLoader`` (always: it is a security policy, not a version
-   fix), and
-2. applies each version fix only if a probe shows that the installed
-   upstream code needs it (:data:`COMPAT_PATCHES`).
-
-:func:`applied_patches` lists what was changed; docs/compat.md explains each
-item and when it can be deleted.
-
-Checkpoint trust gate
-    ``torch.load`` with ``weights_only=False`` runs any code a pickle asks for.
-    mmengine 0.10.7 loads local files with ``torch.load(f)`` (under torch
-    >= 2.6 that means ``weights_only=True``, which cannot read mmengine's own
-    runner checkpoints: mmengine#1650, #1655) and every URL scheme --
-    ``http(s)://``, ``torchvision://``/``modelzoo://``, ``open-mmlab://``/
-    ``openmmlab://``, ``mmcls://`` -- with
-    ``torch.hub.load_state_dict_from_url(weights_only=False)``, also for a
-    file already in the torch hub cache; ``pavi://`` and ``s3://``/
-    ``petrel://`` with a bare ``torch.load``. We register a loader for every
-    one of these prefixes that fetches the file the same way (same URL
-    tables, same hub cache, rank 0 downloads first) and then reads it with
-    :func:`safe_torch_load`: ``weights_only=True`` plus an allow-list of
-    exactly what mmengine's runner checkpoints pickle. A file that pickles
-    anything else is refused with :class:`UnsafeCheckpointError`;
-    ``MMCONMIM_TRUST_CHECKPOINTS=1`` loads it with full unpickling. A file
-    that is not a checkpoint at all (empty, Git LFS pointer, HTML error page,
-    text, truncated archive) raises :class:`NotACheckpointError` instead,
-    which never suggests the trust variable.
+Nothing in site-packages is edited, and importing mmconmim applies none of
+these (it only installs the checkpoint trust gate, :mod:`mmconmim.checkpoint`:
+a security policy, not a version fix). :func:`apply_compat_fixes` -- called
+by mmconmim's runner, tools and benchmarks, and public for users' scripts --
+applies each version fix only if a probe shows that the installed upstream
+code needs it (:data:`COMPAT_PATCHES`). :func:`applied_patches` lists what
+was changed.
 
 Hue jitter under numpy 2 (mmcv 2.1.0 ``mmcv.image.photometric.adjust_hue``)
     mmcv shifts the hue channel by ``np.uint8(hue_factor * 255)``; numpy 2
@@ -50,370 +27,16 @@ Relative position table resizing under SciPy >= 1.14 (mmpretrain 1.2.0
     :func:`resize_relative_position_bias_table`, the same interpolating
     bicubic spline computed with ``RectBivariateSpline``.
 """
-import io
-import os
-import os.path as osp
-import pickle
-import re
 import sys
 import warnings
-import zipfile
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
-from urllib.parse import urlparse
 
 import numpy as np
 import torch
 
-TRUST_ENV_VAR = 'MMCONMIM_TRUST_CHECKPOINTS'
-
-
-class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint pickles objects outside the allow-list."""
-
-
-class NotACheckpointError(ValueError):
-    """A file given as a checkpoint is not one (empty, truncated, a text or
-    HTML page, a Git LFS pointer...)."""
-
-
-# --------------------------------------------------------------------------
-# Safe loading
-# --------------------------------------------------------------------------
-def _numpy_globals() -> List:
-    """numpy objects that appear when pickling arrays, dtypes and scalars."""
-    try:  # numpy >= 2
-        from numpy._core import multiarray
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray
-    dtype_classes = [type(np.dtype(t)) for t in np.sctypeDict.values()]
-    return [multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype,
-            *sorted(set(dtype_classes), key=lambda c: c.__name__)]
-
-
-def _history_buffer_getattr(obj, name):
-    """Stands in for ``builtins.getattr`` while unpickling.
-
-    ``HistoryBuffer`` pickles its statistics methods as
-    ``getattr(HistoryBuffer, 'mean')``; a general ``getattr`` would let a
-    crafted file reach any attribute (``ndarray.tofile``...), so only that
-    lookup is allowed.
-    """
-    from mmengine.logging import HistoryBuffer
-    if obj is HistoryBuffer and name in ('min', 'max', 'current', 'mean'):
-        return getattr(obj, name)
-    raise UnsafeCheckpointError(
-        f'checkpoint asks for getattr({obj!r}, {name!r}), which is not an '
-        'mmengine HistoryBuffer statistics method')
-
-
-def checkpoint_safe_globals() -> List:
-    """Everything an mmengine runner checkpoint legitimately pickles."""
-    from mmengine.logging import HistoryBuffer
-    return [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr'),
-            *_numpy_globals()]
-
-
-def _trusted() -> bool:
-    return os.environ.get(TRUST_ENV_VAR, '').lower() in ('1', 'true', 'yes')
-
-
-def _read_head(f, size: int = 256) -> bytes:
-    if isinstance(f, (str, os.PathLike)):
-        with open(f, 'rb') as fh:
-            return fh.read(size)
-    pos = f.tell()
-    head = f.read(size)
-    f.seek(pos)
-    return head
-
-
-def _not_a_checkpoint_reason(f, name: str) -> Optional[str]:
-    """Why ``f`` cannot be a torch checkpoint, or None if it may be one.
-
-    torch checkpoints are zip archives holding ``.../data.pkl`` (torch >= 1.6)
-    or pickles starting with the PROTO opcode (older ``torch.save``)."""
-    head = _read_head(f)
-    if not head:
-        return 'the file is empty (0 bytes)'
-    if str(name).endswith('.safetensors'):
-        return None  # torch.load reads these itself
-    text = head.lstrip().lower()
-    if head.startswith(b'version https://git-lfs'):
-        return ('it is a Git LFS pointer, not the file it stands for '
-                '(run `git lfs pull` in its repository)')
-    if text.startswith((b'<!doctype html', b'<html', b'<?xml', b'<head',
-                        b'<body', b'<!--')):
-        return 'it is an HTML/XML page (an error page saved as the file?)'
-    if head.startswith(b'PK\x03\x04'):
-        if not zipfile.is_zipfile(f):
-            return 'it is a truncated zip archive (no central directory)'
-        if isinstance(f, io.IOBase):
-            f.seek(0)
-        with zipfile.ZipFile(f) as archive:
-            names = archive.namelist()
-        if isinstance(f, io.IOBase):
-            f.seek(0)
-        if not any(n == 'data.pkl' or n.endswith('/data.pkl')
-                   for n in names):
-            return ('it is a zip archive without the data.pkl of a PyTorch '
-                    f'checkpoint (holds {names[:3]})')
-        return None
-    if head[:1] == b'\x80':  # pickle PROTO opcode: legacy torch.save
-        return None
-    try:
-        head.decode('utf-8')
-        kind = 'a text file'
-    except UnicodeDecodeError:
-        kind = 'neither a PyTorch zip archive nor a pickle'
-    return f'it is {kind} (starts with {head[:24]!r})'
-
-
-def _unsafe_globals(f, error: Exception) -> str:
-    """The disallowed globals a checkpoint names: listed from a zip
-    checkpoint, else (legacy pickles) taken from the unpickler's error."""
-    allowed = {
-        g[1] if isinstance(g, tuple) else f'{g.__module__}.{g.__qualname__}'
-        for g in checkpoint_safe_globals()
-    }
-    found = []
-    try:
-        if isinstance(f, io.IOBase):
-            f.seek(0)
-        found = [g for g in
-                 torch.serialization.get_unsafe_globals_in_checkpoint(f)
-                 if g not in allowed]
-    except Exception:  # legacy pickle: not listable
-        pass
-    finally:
-        if isinstance(f, io.IOBase):
-            f.seek(0)
-    found = found or re.findall(r'GLOBAL (\S+) was not an allowed global',
-                                str(error))
-    return ', '.join(found) or 'not listable'
-
-
-_DAMAGE_MESSAGES = ('unexpected EOF', 'PytorchStreamReader', 'corrupt',
-                    'zip archive', 'invalid load key')
-
-
-def _is_damage(exc: Exception) -> bool:
-    """torch.load failed because the bytes are damaged (not, e.g., because
-    of a device in map_location)."""
-    return not isinstance(exc, RuntimeError) or any(
-        m in str(exc) for m in _DAMAGE_MESSAGES)
-
-
-def _unpickler_detail(exc: Exception) -> str:
-    """The unpickler's own complaint, without torch's generic advice."""
-    text = re.sub(r'\x1b\[[0-9;]*m', '', str(exc))
-    found = re.search(r'WeightsUnpickler error: (.+)', text)
-    line = found.group(1) if found else text.strip().splitlines()[0]
-    return line.strip()
-
-
-def safe_torch_load(filename, map_location=None, extra_globals=(),
-                    source: Optional[str] = None):
-    """``torch.load`` with ``weights_only=True`` and the runner allow-list.
-
-    Args:
-        filename: a path or a binary file object.
-        map_location: as for ``torch.load``.
-        extra_globals: extends the allow-list for this call (e.g. the
-            official ConMIM converter allows ``argparse.Namespace``).
-        source: how to name the file in messages (e.g. the URL it came from);
-            defaults to ``filename``.
-
-    Raises:
-        NotACheckpointError: the file is not a checkpoint at all (empty,
-            truncated, text, HTML, Git LFS pointer).
-        UnsafeCheckpointError: the file pickles other objects; the message
-            lists them. Set ``MMCONMIM_TRUST_CHECKPOINTS=1`` to load it
-            anyway.
-    """
-    name = source or str(getattr(filename, 'name', filename))
-
-    def not_a_checkpoint(reason):
-        return NotACheckpointError(
-            f'{name} is not a checkpoint (truncated or failed download?): '
-            f'{reason}. Download or copy the file again.')
-
-    reason = _not_a_checkpoint_reason(filename, name)
-    if reason is not None:
-        raise not_a_checkpoint(reason)
-    with torch.serialization.safe_globals(
-            [*checkpoint_safe_globals(), *extra_globals]):
-        try:
-            return torch.load(filename, map_location=map_location,
-                              weights_only=True)
-        except pickle.UnpicklingError as exc:
-            unsafe = exc
-        except (EOFError, RuntimeError, zipfile.BadZipFile) as exc:
-            if not _is_damage(exc):
-                raise  # e.g. a CUDA map_location on a CPU machine
-            detail = str(exc).strip().splitlines()[0].rstrip('.') \
-                if str(exc).strip() else 'the file ends early'
-            raise not_a_checkpoint(
-                f'torch.load failed with {type(exc).__name__}: {detail}'
-            ) from exc
-    if isinstance(filename, io.IOBase):
-        filename.seek(0)
-    if _trusted():
-        warnings.warn(
-            f'{name} contains pickled objects outside the allow-list; '
-            f'loading it fully because {TRUST_ENV_VAR} is set.')
-        return torch.load(filename, map_location=map_location,
-                          weights_only=False)
-    raise UnsafeCheckpointError(
-        f'Refusing to load checkpoint {name}: it contains pickled objects '
-        f'outside the allow-list ({_unsafe_globals(filename, unsafe)}). '
-        'Unpickling them could run arbitrary code. If you trust this file, '
-        f'set {TRUST_ENV_VAR}=1; better, re-export it as a plain state dict '
-        f'(tools/model_converters/). Unpickler: {_unpickler_detail(unsafe)}'
-    ) from unsafe
-
-
-# --------------------------------------------------------------------------
-# One loader per CheckpointLoader scheme, all ending in safe_torch_load
-# --------------------------------------------------------------------------
-def load_from_local(filename, map_location=None):
-    """Gate for local paths (mmengine's ``''`` scheme)."""
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    return safe_torch_load(filename, map_location)
-
-
-def _hub_cache_file(url: str, model_dir: Optional[str]) -> str:
-    """Where ``torch.hub.load_state_dict_from_url`` caches ``url``."""
-    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
-    name = osp.basename(urlparse(url).path)
-    if not name:
-        raise ValueError(f'{url} does not end in a file name')
-    return osp.join(model_dir, name)
-
-
-def _download(url: str, model_dir: Optional[str], progress: bool) -> str:
-    cached = _hub_cache_file(url, model_dir)
-    if not osp.exists(cached):
-        os.makedirs(osp.dirname(cached), exist_ok=True)
-        sys.stdout.write(f'Downloading: "{url}" to {cached}\n')
-        # writes a temporary file and renames it when complete
-        torch.hub.download_url_to_file(url, cached, progress=progress)
-    return cached
-
-
-def _load_cached(cached: str, url: str, map_location):
-    source = (f'{url} (cached as {cached}; delete that file to download it '
-              'again)')
-    if zipfile.is_zipfile(cached):
-        with zipfile.ZipFile(cached) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if len(members) == 1 and not members[0].filename.endswith(
-                    'data.pkl'):
-                # a pre-1.6 checkpoint zipped by hand, which torch.hub
-                # unpacks: read the one member through the same gate
-                with archive.open(members[0]) as member:
-                    buffer = io.BytesIO(member.read())
-                return safe_torch_load(buffer, map_location, source=source)
-    return safe_torch_load(cached, map_location, source=source)
-
-
-def load_from_http(filename, map_location=None, model_dir=None,
-                   progress=os.isatty(0)):
-    """Gate for ``http://``/``https://``: download into the torch hub cache
-    like mmengine (rank 0 first), then read the file safely."""
-    from mmengine.dist import get_dist_info
-    rank, world_size = get_dist_info()
-    if rank == 0:
-        cached = _download(filename, model_dir, progress)
-    if world_size > 1:
-        torch.distributed.barrier()
-        if rank > 0:
-            cached = _download(filename, model_dir, progress)
-    return _load_cached(cached, filename, map_location)
-
-
-def load_from_torchvision(filename, map_location=None):
-    """Gate for ``torchvision://``/``modelzoo://`` (mmengine's URL table)."""
-    from mmengine.runner.checkpoint import get_torchvision_models
-    prefix = 'modelzoo://' if filename.startswith('modelzoo://') else \
-        'torchvision://'
-    model_name = filename[len(prefix):]
-    return load_from_http(get_torchvision_models()[model_name],
-                          map_location=map_location)
-
-
-def load_from_openmmlab(filename, map_location=None):
-    """Gate for ``open-mmlab://``/``openmmlab://`` (mmengine's URL table,
-    deprecated names and local files under the mmengine home)."""
-    from mmengine.runner import checkpoint as ckpt
-    prefix = 'open-mmlab://' if filename.startswith('open-mmlab://') else \
-        'openmmlab://'
-    model_name = filename[len(prefix):]
-    deprecated = ckpt.get_deprecated_model_names()
-    model_name = deprecated.get(model_name, model_name)
-    model_url = ckpt.get_external_models()[model_name]
-    if model_url.startswith(('http://', 'https://')):
-        return load_from_http(model_url, map_location=map_location)
-    return load_from_local(
-        osp.join(ckpt._get_mmengine_home(), model_url), map_location)
-
-
-def load_from_mmcls(filename, map_location=None):
-    """Gate for ``mmcls://``: the URL table, then the ``backbone.`` keys."""
-    from mmengine.runner import checkpoint as ckpt
-    checkpoint = load_from_http(ckpt.get_mmcls_models()[filename[8:]],
-                                map_location=map_location)
-    return ckpt._process_mmcls_checkpoint(checkpoint)
-
-
-def load_from_pavi(filename, map_location=None):
-    """Gate for ``pavi://`` (needs the ``pavi`` package, as upstream)."""
-    import tempfile
-    try:
-        from pavi import modelcloud
-    except ImportError:
-        raise ImportError(
-            'Please install pavi to load checkpoint from modelcloud.')
-    model = modelcloud.get(filename[7:])
-    with tempfile.TemporaryDirectory() as tmp_dir:
-        downloaded = osp.join(tmp_dir, model.name)
-        model.download(downloaded)
-        return safe_torch_load(downloaded, map_location, source=filename)
-
-
-def load_from_ceph(filename, map_location=None, backend='petrel'):
-    """Gate for ``s3://``/``petrel://`` (needs ``petrel_client``)."""
-    from mmengine.fileio import get_file_backend
-    file_backend = get_file_backend(filename,
-                                    backend_args={'backend': backend})
-    with io.BytesIO(file_backend.get(filename)) as buffer:
-        return safe_torch_load(buffer, map_location, source=filename)
-
-
-#: every prefix mmengine 0.10.7 registers, with the gate that replaces it
-GATED_SCHEMES: Dict[str, Callable] = {
-    '': load_from_local,
-    'http://': load_from_http,
-    'https://': load_from_http,
-    'modelzoo://': load_from_torchvision,
-    'torchvision://': load_from_torchvision,
-    'open-mmlab://': load_from_openmmlab,
-    'openmmlab://': load_from_openmmlab,
-    'mmcls://': load_from_mmcls,
-    'pavi://': load_from_pavi,
-    r'(\S+\:)?s3://': load_from_ceph,
-    r'(\S+\:)?petrel://': load_from_ceph,
-}
-
-
-def register_safe_checkpoint_loaders() -> None:
-    from mmengine.runner import CheckpointLoader
-    for prefix, loader in GATED_SCHEMES.items():
-        CheckpointLoader.register_scheme(prefixes=prefix, loader=loader,
-                                         force=True)
-
+from mmconmim.checkpoint.errors import TRUST_ENV_VAR
+from mmconmim.checkpoint.schemes import GATED_SCHEMES, gate_installed
 
 # --------------------------------------------------------------------------
 # Version fixes
@@ -581,37 +204,56 @@ COMPAT_PATCHES = [
 
 #: patch name -> upstream function as it was before mmconmim (for tests)
 UPSTREAM_ORIGINALS: Dict[str, Callable] = {}
-_APPLIED: Optional[List[dict]] = None
+_NEEDED: Optional[Dict[str, bool]] = None  # probe results, first call
+_TARGETS: Dict[str, set] = {}  # patch name -> replaced module attributes
 
 
 def apply_compat_fixes() -> List[dict]:
-    """Register the checkpoint gate and apply the needed version fixes, once.
+    """Apply the version fixes that the installed upstream packages need.
 
-    Returns what was changed (see :func:`applied_patches`)."""
-    global _APPLIED
-    if _APPLIED is not None:
-        return _APPLIED
-    register_safe_checkpoint_loaders()
-    applied = [dict(
-        name='checkpoint_trust_gate',
-        targets=[f'mmengine CheckpointLoader scheme {p!r}'
-                 for p in GATED_SCHEMES],
-        reason='every checkpoint scheme goes through weights_only loading '
-        f'with an allow-list; {TRUST_ENV_VAR}=1 opts in to full '
-        'unpickling')]
+    ``import mmconmim`` does not call this (it only registers modules and
+    installs the checkpoint gate). :class:`mmconmim.engine.MMConMIMRunner`
+    (the runner of mmconmim's configs), mmconmim's tools and benchmarks call
+    it; call it in your own scripts that use mmcv's hue jitter under numpy 2
+    or resize BEiT relative position tables under SciPy >= 1.14 outside our
+    runner. The probes run on the first call; every call points the modules
+    loaded since (mmseg, mmdet...) at the fixes too.
+
+    Returns:
+        what was changed outside mmconmim (see :func:`applied_patches`).
+    """
+    global _NEEDED
+    if _NEEDED is None:
+        needed = {}
+        for patch in COMPAT_PATCHES:
+            UPSTREAM_ORIGINALS[patch.name] = patch.get_original()
+            needed[patch.name] = patch.is_needed()
+        _NEEDED = needed
     for patch in COMPAT_PATCHES:
-        original = patch.get_original()
-        UPSTREAM_ORIGINALS[patch.name] = original
-        if patch.is_needed():
-            targets = _replace_everywhere(patch.packages, patch.name,
-                                          original, patch.replacement)
-            applied.append(dict(name=patch.name, targets=targets,
-                                reason=patch.reason))
-    _APPLIED = applied
-    return applied
+        if _NEEDED[patch.name]:
+            _TARGETS.setdefault(patch.name, set()).update(
+                _replace_everywhere(patch.packages, patch.name,
+                                    UPSTREAM_ORIGINALS[patch.name],
+                                    patch.replacement))
+    return applied_patches()
 
 
 def applied_patches() -> List[dict]:
-    """What ``import mmconmim`` changed outside mmconmim: name, targets and
-    reason of each item (empty before :func:`apply_compat_fixes`)."""
-    return list(_APPLIED or [])
+    """What mmconmim changed outside itself: name, targets and reason of
+    each item -- the checkpoint trust gate (``import mmconmim``) and the
+    version fixes applied so far (:func:`apply_compat_fixes`)."""
+    items = []
+    if gate_installed():
+        items.append(dict(
+            name='checkpoint_trust_gate',
+            targets=[f'mmengine CheckpointLoader scheme {p!r}'
+                     for p in GATED_SCHEMES],
+            reason='every checkpoint scheme goes through weights_only '
+            f'loading with an allow-list; {TRUST_ENV_VAR}=1 opts in to full '
+            'unpickling'))
+    for patch in COMPAT_PATCHES:
+        if _TARGETS.get(patch.name):
+            items.append(dict(name=patch.name,
+                              targets=sorted(_TARGETS[patch.name]),
+                              reason=patch.reason))
+    return items

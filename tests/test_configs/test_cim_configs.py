@@ -34,13 +34,59 @@ RANDOM_WEIGHTS = dict(
     allow_random_weights=True)
 
 
+# The BEiT-style variants are built and checked without the full-size step
+# (their step is the vanilla ViT-B's with another backbone class).
+BUILD_ONLY = {
+    'cim-respix_beit-base-p16_8xb256-amp-coslr-300e_in1k.py',
+    'cim-revdet_beit-base-p16_8xb256-amp-coslr-300e_in1k.py',
+}
+
+
 def test_the_cim_models_have_configs():
     assert [osp.basename(c) for c in CONFIGS] == [
+        'cim-respix_beit-base-p16_8xb256-amp-coslr-300e_in1k.py',
         'cim-respix_resnet50_8xb256-amp-coslr-300e_in1k.py',
         'cim-respix_vit-base-p16_8xb256-amp-coslr-300e_in1k.py',
+        'cim-revdet_beit-base-p16_8xb256-amp-coslr-300e_in1k.py',
         'cim-revdet_resnet50_8xb256-amp-coslr-300e_in1k.py',
         'cim-revdet_vit-base-p16_8xb256-amp-coslr-300e_in1k.py',
     ]
+
+
+def check_enhancer_architecture(backbone, enhancer):
+    """'vit': the paper's vanilla ViT-B/16 (mmpretrain VisionTransformer:
+    learned absolute position embedding, no relative position bias, no
+    layer scale); 'beit': BEiT-style ViT-B/16 (shared relative position
+    bias, no absolute position embedding, layer scale 0.1)."""
+    assert (backbone.embed_dims, backbone.num_layers) == (768, 12)
+    assert backbone.patch_resolution == (14, 14)
+    attn = backbone.layers[0].attn
+    if enhancer == 'vit':
+        assert type(backbone).__name__ == 'VisionTransformer'
+        assert backbone.pos_embed.shape == (1, 197, 768)
+        assert not hasattr(backbone, 'rel_pos_bias')
+        assert not hasattr(attn, 'relative_position_bias_table')
+        assert not any('gamma' in name or '.ls' in name
+                       for name, _ in backbone.named_parameters())
+        drop_path = backbone.layers[-1].ffn.dropout_layer
+    else:
+        assert type(backbone).__name__ == 'BEiTViT'
+        assert backbone.pos_embed is None
+        assert backbone.rel_pos_bias is not None  # the shared table
+        assert attn.relative_position_bias_table is None
+        assert torch.all(backbone.layers[0].gamma_1 == 0.1)
+        drop_path = backbone.layers[-1].drop_path
+    assert drop_path.drop_prob == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize('enhancer', ['vit', 'beit'])
+def test_the_vit_enhancer_is_a_named_choice(enhancer):
+    """The model base files build the architecture their name claims."""
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(osp.join(
+        REPO_ROOT, f'configs/_base_/models/cim_{enhancer}-base-p16.py'))
+    torch.manual_seed(0)
+    check_enhancer_architecture(MODELS.build(cfg.model.backbone), enhancer)
 
 
 @pytest.fixture(scope='module')
@@ -55,7 +101,8 @@ def test_config_builds_and_steps_at_full_size(path, image_batch_folder):
     cfg = Config.fromfile(path)
     name = osp.basename(path)
     objective = name.split('_')[0].split('-')[1]
-    is_vit = '_vit-base-p16_' in name
+    enhancer = name.split('_')[1].split('-')[0]  # vit | beit | resnet50
+    is_vit = enhancer in ('vit', 'beit')
     model_cfg = cfg.model
 
     # Recipe and knobs.
@@ -109,8 +156,7 @@ def test_config_builds_and_steps_at_full_size(path, image_batch_folder):
     }[objective]
     assert model.enhancer_loss_weight == dict(respix=1., revdet=50.)[objective]
     if is_vit:
-        assert model.backbone.embed_dims == 768
-        assert model.backbone.patch_resolution == (14, 14)
+        check_enhancer_architecture(model.backbone, enhancer)
         assert model.generator.backbone.embed_dims == 768
     else:
         assert type(model.backbone).__name__ == 'ResNet'
@@ -127,6 +173,8 @@ def test_config_builds_and_steps_at_full_size(path, image_batch_folder):
     assert in_optimizer == sum(
         p.numel() for m in (model.backbone, model.head, model.generator)
         for p in m.parameters())
+    if name in BUILD_ONLY:
+        return
 
     # One step at full geometry through the config's pipeline.
     dataset = DATASETS.build(
@@ -195,7 +243,8 @@ def test_demo_config_trains_and_exports_the_enhancer(tmp_path):
     log = open(glob.glob(osp.join(work_dir, '*', '*.log'))[0]).read()
     assert 'loss_gen' in log and 'loss_enh' in log
 
-    # The enhancer alone loads into a plain BEiTViT.
+    # The enhancer alone loads into the plain backbone class of the config
+    # (the demo inherits the vanilla ViT enhancer: VisionTransformer).
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/demo/cim_demo.py'))
     backbone = MODELS.build(cfg.model.backbone)
     result = backbone.load_state_dict(
@@ -220,3 +269,112 @@ def test_corruption_visualisation_writes_a_png(tmp_path, objective):
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 100
     # The REVDET label panel marks replaced tokens in red.
     assert ((pixels[..., 0] > 200) & (pixels[..., 1] < 150)).sum() > 100
+
+
+FINETUNE = {
+    # config: (enhancer, backbone type, optimizer, lr, total batch, epochs)
+    'vit-base-p16_cim-pre_8xb128-coslr-100e_in1k.py':
+        ('cim-revdet_vit-base-p16_8xb256-amp-coslr-300e_in1k.py',
+         'VisionTransformer', 'AdamW', 4e-3, 1024, 100),
+    'beit-base-p16_cim-pre_8xb128-coslr-100e_in1k.py':
+        ('cim-revdet_beit-base-p16_8xb256-amp-coslr-300e_in1k.py',
+         'BEiTViT', 'AdamW', 4e-3, 1024, 100),
+    'resnet50_cim-pre_8xb256-rsb-a2-300e_in1k.py':
+        ('cim-revdet_resnet50_8xb256-amp-coslr-300e_in1k.py', 'ResNet',
+         'Lamb', 5e-3, 2048, 300),
+}
+
+
+@pytest.mark.parametrize('name', sorted(FINETUNE))
+def test_finetune_configs_take_the_enhancer(name, tmp_path):
+    """ImageNet fine-tuning for the paper's two numbers (and the BEiT-style
+    variant): the recipe, mixed precision, and the pre-trained enhancer
+    loads into the classifier's backbone with every weight it has (only the
+    pre-training final norm is replaced by the pooled-feature norm)."""
+    pretrain, backbone_type, optimizer, lr, batch, epochs = FINETUNE[name]
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/cim/benchmarks', name))
+    backbone_cfg = cfg.model.backbone
+    assert backbone_cfg.type == backbone_type
+    assert backbone_cfg.init_cfg == dict(type='Pretrained', checkpoint='',
+                                         prefix='backbone.')
+    opt = cfg.optim_wrapper.optimizer
+    assert (opt.type, opt.lr) == (optimizer, lr)
+    assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper'
+    assert 8 * cfg.train_dataloader.batch_size * cfg.optim_wrapper.get(
+        'accumulative_counts', 1) == batch
+    assert cfg.train_cfg.max_epochs == epochs
+    assert cfg.data_preprocessor.mean == [123.675, 116.28, 103.53]
+
+    init_default_scope('mmpretrain')
+    pre_cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/cim', pretrain))
+    torch.manual_seed(0)
+    enhancer = MODELS.build(pre_cfg.model.backbone)
+    state = {f'backbone.{k}': torch.randn_like(v) if v.is_floating_point()
+             else v for k, v in enhancer.state_dict().items()}
+    ckpt = str(tmp_path / 'enhancer.pth')
+    torch.save({'state_dict': state}, ckpt)
+    backbone_cfg.init_cfg.checkpoint = ckpt
+    backbone = MODELS.build(backbone_cfg)
+    backbone.init_weights()
+    loaded = backbone.state_dict()
+    source = {k[len('backbone.'):]: v for k, v in state.items()}
+    dropped = set(source) - set(loaded)
+    if backbone_type == 'ResNet':
+        assert dropped == set()
+    else:
+        assert dropped <= {'ln1.weight', 'ln1.bias', 'rel_pos_bias.'
+                           'relative_position_bias_table',
+                           'rel_pos_bias.relative_position_index'}
+    for key in set(source) & set(loaded):
+        if 'relative_position' not in key:
+            assert torch.equal(loaded[key], source[key]), key
+
+
+@pytest.mark.parametrize('enhancer,scope,config', [
+    ('vit', 'mmseg', 'upernet_vit-base-p16_cim-pre_8xb2-160k_ade20k-512x512'),
+    ('beit', 'mmseg',
+     'upernet_beit-base-p16_cim-pre_8xb2-160k_ade20k-512x512'),
+    ('vit', 'mmdet', 'mask-rcnn_vit-base-p16_cim-pre_fpn_8xb2-1x_coco'),
+])
+def test_vit_transfer_configs_take_their_enhancer(enhancer, scope, config,
+                                                  tmp_path):
+    """Each ViT transfer config's backbone is the enhancer's class and loads
+    every enhancer weight (the position embedding / relative position
+    tables resized by the backbone's load hook; the pre-training final norm
+    is not used by the dense heads)."""
+    import mmdet.models  # noqa: F401
+    import mmseg.models  # noqa: F401
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmseg.registry import MODELS as SEG_MODELS
+    init_default_scope('mmpretrain')
+    pre_cfg = Config.fromfile(osp.join(
+        REPO_ROOT,
+        f'configs/cim/cim-revdet_{enhancer}-base-p16_8xb256-amp-coslr-300e_'
+        'in1k.py'))
+    torch.manual_seed(0)
+    source = MODELS.build(pre_cfg.model.backbone).state_dict()
+    ckpt = str(tmp_path / 'enhancer.pth')
+    torch.save({'state_dict': {f'backbone.{k}': v
+                               for k, v in source.items()}}, ckpt)
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs/cim/benchmarks', config + '.py'))
+    backbone_cfg = cfg.model.backbone
+    assert backbone_cfg.type == {'vit': 'mmpretrain.VisionTransformer',
+                                 'beit': 'mmpretrain.BEiTViT'}[enhancer]
+    assert backbone_cfg.init_cfg.checkpoint == \
+        f'data/cim/cim_{enhancer}-base-p16_enhancer.pth'
+    backbone_cfg.init_cfg.checkpoint = ckpt
+    registry = dict(mmseg=SEG_MODELS, mmdet=DET_MODELS)[scope]
+    init_default_scope(scope)
+    try:
+        backbone = registry.build(backbone_cfg)
+        backbone.init_weights()
+    finally:
+        init_default_scope('mmpretrain')
+    loaded = backbone.state_dict()
+    for key in ('patch_embed.projection.weight', 'layers.11.ffn.layers.1.'
+                'weight', 'layers.0.attn.qkv.weight'):
+        assert torch.equal(loaded[key], source[key]), key
+    assert not (set(source) - set(loaded)) - {
+        'ln1.weight', 'ln1.bias', 'rel_pos_bias.relative_position_bias_table',
+        'rel_pos_bias.relative_position_index'}

@@ -38,12 +38,13 @@ def test_loss_and_visualize_see_the_corruption_of_corrupt(objective):
     expected_gen = torch.nn.functional.cross_entropy(corruption.logits,
                                                      golden[mask])
     torch.testing.assert_close(losses['loss_gen'], expected_gen)
-    target = model.head_target(inputs[0], corruption)
+    head_inputs = model.head_inputs(inputs[0], corruption)
     if objective == 'respix':
-        assert target is inputs[0]
+        assert head_inputs[0] is inputs[0]
+        assert head_inputs[1] is corruption.image
     else:
         torch.testing.assert_close(
-            target, (corruption.ids != golden).float())
+            head_inputs[0], (corruption.ids != golden).float())
 
 
 def test_cim_without_a_data_preprocessor_names_the_config():

@@ -1,8 +1,9 @@
 """OpenMMLab-native use (issue 13 sections 1-2): the ``mmconmim`` registry
-scope, our model index in mmpretrain's ModelHub, and a regular
-(non-editable) install driven with mim. Everything user-facing runs from a
-temporary directory outside the repository."""
+scope, our model index in mmpretrain's ModelHub, and a regular and an
+editable install driven with mim (issue 26 item 6). Everything user-facing
+runs from a temporary directory outside the repository."""
 import json
+import os
 import os.path as osp
 import shutil
 import subprocess
@@ -179,24 +180,25 @@ def test_model_hub_lists_and_builds_our_configs(demo_checkpoint, tmp_path,
 
 
 # ------------------------------------------------------------------ mim
-@pytest.fixture(scope='module')
-def installed(tmp_path_factory):
-    """``pip install .`` (not editable) of a copy of the source tree into
-    a target directory, used through PYTHONPATH so that the shared
-    environment's editable install is left alone."""
-    root = tmp_path_factory.mktemp('install')
-    src = root / 'src'
+def copy_source(src):
+    """The files a source distribution holds, without build products."""
     for name in ('mmconmim', 'configs', 'tools'):
         shutil.copytree(osp.join(REPO_ROOT, name), src / name,
                         ignore=shutil.ignore_patterns('__pycache__', '.mim'))
     for name in ('setup.py', 'setup.cfg', 'MANIFEST.in', 'README.md',
                  'model-index.yml'):
         shutil.copy(osp.join(REPO_ROOT, name), src / name)
+
+
+def pip_install_target(root, *args):
+    """``pip install ARGS --target root/site``, then a working directory and
+    an environment that see that target first (PYTHONPATH), so that the
+    shared environment's own install is left alone."""
     target = root / 'site'
     proc = subprocess.run(
         [sys.executable, '-m', 'pip', 'install', '--no-deps',
          '--no-build-isolation', '--no-index', '--target', str(target),
-         str(src)], capture_output=True, text=True, timeout=600)
+         *args], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     cwd = root / 'elsewhere'
     cwd.mkdir()
@@ -204,11 +206,19 @@ def installed(tmp_path_factory):
     return dict(target=str(target), cwd=str(cwd), env=env)
 
 
-def mim(installed, *args):
+@pytest.fixture(scope='module')
+def installed(tmp_path_factory):
+    """``pip install .`` (not editable) of a copy of the source tree."""
+    root = tmp_path_factory.mktemp('install')
+    copy_source(root / 'src')
+    return pip_install_target(root, str(root / 'src'))
+
+
+def mim(installed, *args, check=True):
     proc = subprocess.run(
         [sys.executable, '-m', 'mim', *args], cwd=installed['cwd'],
         env=installed['env'], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, (
+    assert proc.returncode == 0 or not check, (
         f'mim {" ".join(args)} failed:\n{proc.stdout[-4000:]}\n'
         f'{proc.stderr[-4000:]}')
     return proc.stdout + proc.stderr
@@ -254,3 +264,108 @@ def test_mim_search_train_and_run(installed):
     assert 'exported the teacher backbone' in out
     meta = torch.load(export, weights_only=True)['meta']
     assert meta['source'] == 'teacher' and meta['iteration'] == 2
+
+
+# ------------------------------------------------- mim, editable install
+def load_setup_py():
+    """Our setup.py as a module (``setup()`` only runs as __main__)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'mmconmim_setup', osp.join(REPO_ROOT, 'setup.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mim_files_are_copied_or_linked(tmp_path):
+    setup_py = load_setup_py()
+    src = tmp_path / 'src'
+    (src / 'configs' / 'x').mkdir(parents=True)
+    (src / 'configs' / 'x' / 'a.py').write_text('a = 1\n')
+    (src / 'tools').mkdir()
+    (src / 'tools' / 'train.py').write_text('# train\n')
+    (src / 'model-index.yml').write_text('Import: []\n')
+    copies, links = tmp_path / 'copies', tmp_path / 'pkg' / '.mim'
+    setup_py.add_mim_files(str(src), str(copies), 'copy')
+    setup_py.add_mim_files(str(src), str(links), 'symlink')
+    setup_py.add_mim_files(str(src), str(links), 'symlink')  # idempotent
+    for name in ('configs', 'tools', 'model-index.yml'):
+        assert not osp.islink(copies / name)
+        assert osp.islink(links / name)
+        # relative links: the tree can move as a whole
+        assert not osp.isabs(os.readlink(links / name))
+        assert osp.realpath(links / name) == osp.realpath(src / name)
+    (src / 'configs' / 'x' / 'a.py').write_text('a = 2\n')
+    assert (links / 'configs' / 'x' / 'a.py').read_text() == 'a = 2\n'
+    assert (copies / 'configs' / 'x' / 'a.py').read_text() == 'a = 1\n'
+    with pytest.raises(ValueError, match="'copy' or 'symlink'"):
+        setup_py.add_mim_files(str(src), str(copies), 'hardlink')
+
+
+def test_mim_link_refuses_a_regular_install(tmp_path):
+    setup_py = load_setup_py()
+    site = tmp_path / 'site'
+    (site / 'mmconmim').mkdir(parents=True)
+    with pytest.raises(FileExistsError, match='regular install'):
+        setup_py.mim_link(str(site), source_root=REPO_ROOT)
+    with pytest.raises(RuntimeError, match='no editable install of'):
+        setup_py.editable_site_dir(str(tmp_path))
+
+
+@pytest.fixture(scope='module')
+def editable(tmp_path_factory):
+    """``pip install -e`` (PEP 660, as pip >= 25.3 always does) of a copy
+    of the source tree into a target directory."""
+    root = tmp_path_factory.mktemp('editable')
+    src = root / 'src'
+    copy_source(src)
+    installed = pip_install_target(root, '-e', str(src))
+    installed['src'] = str(src)
+    return installed
+
+
+def test_mim_search_and_train_with_an_editable_install(editable):
+    """The issue's symptom (model-index.yml not found next to
+    site-packages/mmconmim), then `python tools/misc/mim_link.py`, after which
+    mim searches, trains and imports the source tree itself."""
+    src, site = editable['src'], editable['target']
+    # the editable build links .mim into the source package
+    assert osp.islink(osp.join(src, 'mmconmim', '.mim', 'configs'))
+    out = mim(editable, 'search', 'mmconmim', check=False)
+    assert 'model-index.yml' in out and 'not found' in out
+
+    def link(*args):
+        proc = subprocess.run(
+            [sys.executable, 'tools/misc/mim_link.py', *args], cwd=src,
+            env=editable['env'], capture_output=True, text=True,
+            timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    link()
+    linked = osp.join(site, 'mmconmim')
+    assert osp.islink(linked)
+    assert osp.realpath(linked) == osp.realpath(osp.join(src, 'mmconmim'))
+    out = mim(editable, 'search', 'mmconmim')
+    for name in ('conmim_demo', 'cim_demo',
+                 'mask-rcnn_vit-base-p16_conmim-pre_vitdet-simplefpn_8xb8-'
+                 '100e_coco-1024'):
+        assert name in out, name
+    work = osp.join(editable['cwd'], 'work')
+    mim(editable, 'train', 'mmconmim', 'configs/demo/conmim_demo.py',
+        '--work-dir', work, '--cfg-options', *TINY_RUN)
+    assert osp.isfile(osp.join(work, 'iter_2.pth'))
+    # an edit of the source tree is what runs: editable semantics kept
+    probe = osp.join(src, 'mmconmim', 'editable_probe.py')
+    with open(probe, 'w') as f:
+        f.write('VALUE = 7\n')
+    proc = subprocess.run(
+        [sys.executable, '-c',
+         'from mmconmim.editable_probe import VALUE; print(VALUE)'],
+        cwd=editable['cwd'], env=editable['env'], capture_output=True,
+        text=True, timeout=300)
+    assert proc.stdout.strip().splitlines()[-1] == '7', proc.stderr[-2000:]
+
+    link('--remove')
+    assert not osp.lexists(linked)
+    assert not osp.lexists(osp.join(src, 'mmconmim', '.mim'))
+    assert osp.isfile(osp.join(src, 'mmconmim', '__init__.py'))

@@ -21,8 +21,8 @@ from mmengine.runner import CheckpointLoader
 
 import mmconmim  # noqa: F401
 from tests.fixtures.helpers import REPO_ROOT, tool_env, write_images
-from mmconmim.utils.compat import (TRUST_ENV_VAR, NotACheckpointError,
-                                   UnsafeCheckpointError)
+from mmconmim.checkpoint import (TRUST_ENV_VAR, NotACheckpointError,
+                                 UnsafeCheckpointError)
 
 DEMO = osp.join(REPO_ROOT, 'configs/demo/conmim_demo.py')
 DEMO_IMAGES = osp.join(REPO_ROOT, 'data/demo/images')

@@ -10,7 +10,8 @@ from PIL import Image
 
 import mmconmim  # noqa: F401
 from mmconmim.utils import UnsafeCheckpointError, safe_torch_load
-from mmconmim.utils.compat import (TRUST_ENV_VAR, geometric_coords,
+from mmconmim.checkpoint import TRUST_ENV_VAR
+from mmconmim.utils.compat import (geometric_coords,
                                    resize_relative_position_bias_table)
 
 

@@ -1,10 +1,13 @@
-"""``import mmconmim`` changes nothing outside mmconmim except the documented
-items of ``mmconmim.utils.compat.applied_patches()`` (issue 12, section 3).
+"""``import mmconmim`` changes nothing outside mmconmim except the checkpoint
+gate; ``mmconmim.apply_compat_fixes()`` then changes exactly the documented
+items of ``mmconmim.utils.compat.applied_patches()`` (issue 12 section 3,
+issue 26 item 3).
 
 A fresh interpreter imports the upstream stack, records every function,
-class and setting its modules expose, imports mmconmim, and reports what
-differs. Registering modules into registries mutates registry objects in
-place and is not a difference here.
+class and setting its modules expose, imports mmconmim, records again,
+applies the fixes, records again, and reports what differs. Registering
+modules into registries mutates registry objects in place and is not a
+difference here.
 """
 import json
 import os.path as osp
@@ -62,23 +65,31 @@ def snapshot():
         threads=torch.get_num_threads())
 
 
+def compare(before, after):
+    return dict(
+        changed_attrs=sorted(k for k, v in before['attrs'].items()
+                             if k in after['attrs'] and after['attrs'][k] != v),
+        removed_attrs=sorted(k for k in before['attrs'] if k not in after['attrs']),
+        changed_schemes=sorted(
+            k for k in set(before['ckpt_schemes']) | set(after['ckpt_schemes'])
+            if before['ckpt_schemes'].get(k) != after['ckpt_schemes'].get(k)),
+        new_schemes={k: after['ckpt_schemes'][k] for k in after['ckpt_schemes']},
+        same={key: before[key] == after[key]
+              for key in before if key not in ('attrs', 'ckpt_schemes')})
+
+
 before = snapshot()
 # old objects stay alive, so a replacement cannot reuse an id
 keep_alive = [sys.modules[m].__dict__.copy() for m in list(sys.modules)
               if sys.modules[m] is not None and hasattr(sys.modules[m], '__dict__')]
 import mmconmim
 from mmconmim.utils.compat import applied_patches
-after = snapshot()
-changed_attrs = sorted(k for k, v in before['attrs'].items()
-                       if k in after['attrs'] and after['attrs'][k] != v)
-removed_attrs = sorted(k for k in before['attrs'] if k not in after['attrs'])
-report = dict(
-    changed_attrs=changed_attrs, removed_attrs=removed_attrs,
-    changed_schemes=sorted(k for k in set(before['ckpt_schemes']) | set(after['ckpt_schemes'])
-                           if before['ckpt_schemes'].get(k) != after['ckpt_schemes'].get(k)),
-    new_schemes={k: after['ckpt_schemes'][k] for k in after['ckpt_schemes']},
-    same={key: before[key] == after[key] for key in before if key not in ('attrs', 'ckpt_schemes')},
-    applied=applied_patches())
+imported = snapshot()
+report = dict(on_import=compare(before, imported),
+              applied_on_import=applied_patches())
+mmconmim.apply_compat_fixes()
+report['on_fixes'] = compare(imported, snapshot())
+report['applied'] = applied_patches()
 print('REPORT' + json.dumps(report))
 '''
 
@@ -92,21 +103,27 @@ def run_probe():
     return json.loads(line[len('REPORT'):])
 
 
-def test_import_changes_only_the_documented_patches():
-    from mmconmim.utils.compat import GATED_SCHEMES
+def test_import_changes_only_the_gate_and_fixes_only_the_documented():
+    from mmconmim.checkpoint import GATED_SCHEMES
     report = run_probe()
-    # settings and mmengine's file backends are untouched
-    assert all(report['same'].values()), report['same']
-    # functions and classes: exactly the documented version fixes
+    on_import, on_fixes = report['on_import'], report['on_fixes']
+    # import mmconmim: settings, file backends, every function and class of
+    # the other libraries untouched; only the checkpoint schemes are gated
+    assert all(on_import['same'].values()), on_import['same']
+    assert on_import['changed_attrs'] == [], on_import['changed_attrs']
+    assert on_import['removed_attrs'] == []
+    assert on_import['changed_schemes'] == sorted(GATED_SCHEMES)
+    assert all(on_import['new_schemes'][p].startswith('mmconmim.checkpoint.')
+               for p in GATED_SCHEMES)
+    assert [i['name'] for i in report['applied_on_import']] == [
+        'checkpoint_trust_gate']
+    # apply_compat_fixes(): exactly the documented version fixes
+    assert all(on_fixes['same'].values()), on_fixes['same']
     documented = sorted(t for item in report['applied']
                         if item['name'] != 'checkpoint_trust_gate'
                         for t in item['targets'])
-    assert report['changed_attrs'] == documented, report['changed_attrs']
-    assert report['removed_attrs'] == []
-    # checkpoint schemes: exactly the gated ones, each now ours
-    assert report['changed_schemes'] == sorted(GATED_SCHEMES)
-    assert all(report['new_schemes'][p].startswith('mmconmim.utils.compat.')
-               for p in GATED_SCHEMES)
+    assert on_fixes['changed_attrs'] == documented, on_fixes['changed_attrs']
+    assert on_fixes['removed_attrs'] == [] and on_fixes['changed_schemes'] == []
     # every applied item is documented with its reason in docs/compat.md
     with open(osp.join(REPO_ROOT, 'docs', 'compat.md')) as f:
         doc = f.read()

@@ -16,15 +16,14 @@ mmconmim/apis/networks.py's (docs/apis.md). ``--save-features``
 writes the features for ``tools/analysis_tools/linear_probe.py``.
 """
 import argparse
-import json
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import DictAction
 from tqdm import tqdm
 
 import mmconmim  # noqa: F401
+from mmconmim.checkpoint import save_file, save_json
 from mmconmim.evaluation.features import POOLS, SOURCES, extract_splits
 from mmconmim.evaluation.knn import knn_classify
 from mmconmim.evaluation.loading import load_model, quiet_logger
@@ -80,6 +79,7 @@ def load_and_extract(args) -> dict:
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_data_args(parser)
     parser.add_argument('--k', type=int, default=20)
@@ -104,11 +104,10 @@ def main():
           f"{result['num_val']} val, {result['num_classes']} classes): "
           f"top1 {metrics['top1']:.2f}  top5 {metrics['top5']:.2f}")
     if args.save_features:
-        torch.save(feats, args.save_features)
+        save_file(feats, args.save_features)  # atomic, umask's mode
         print(f'wrote {args.save_features}')
     if args.out_json:
-        with open(args.out_json, 'w') as f:
-            json.dump(result, f, indent=2)
+        save_json(result, args.out_json, indent=2)
         print(f'wrote {args.out_json}')
 
 

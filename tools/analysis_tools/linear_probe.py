@@ -13,15 +13,14 @@ linear probing use the fine-tuning configs in ``configs/conmim/benchmarks/``
 (``*linear*``) instead.
 """
 import argparse
-import json
 import os.path as osp
 import sys
 
-import torch
 from mmengine.config import DictAction
 from tqdm import tqdm
 
 import mmconmim  # noqa: F401
+from mmconmim.checkpoint import load_file, refusals_as_exit, save_json
 from mmconmim.evaluation.features import POOLS, SOURCES, extract_splits
 from mmconmim.evaluation.linear_probe import linear_probe
 from mmconmim.evaluation.loading import load_model, quiet_logger
@@ -58,8 +57,12 @@ def load_features(args) -> dict:
     if args.features:
         if args.config or args.checkpoint:
             raise SystemExit('give either --features or CONFIG CHECKPOINT')
-        feats = torch.load(args.features, map_location='cpu',
-                           weights_only=True)
+        with refusals_as_exit():
+            feats = load_file(args.features, what='features file')
+        if not isinstance(feats, dict):
+            raise SystemExit(f'error: {args.features} is not a knn_eval.py '
+                             f'features file (holds a '
+                             f'{type(feats).__name__})')
         missing = [k for k in FEATURE_KEYS if k not in feats]
         if missing:
             raise SystemExit(f'{args.features} is not a knn_eval.py '
@@ -87,6 +90,7 @@ def load_features(args) -> dict:
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     feats = load_features(args)
     metrics = linear_probe(
@@ -99,9 +103,8 @@ def main():
           f"val): top1 {metrics['top1']:.2f}  top5 {metrics['top5']:.2f}  "
           f"(train top1 {metrics['train_top1']:.2f})")
     if args.out_json:
-        with open(args.out_json, 'w') as f:
-            json.dump(dict(source=feats.get('source'), **metrics), f,
-                      indent=2)
+        save_json(dict(source=feats.get('source'), **metrics),
+                  args.out_json, indent=2)
         print(f'wrote {args.out_json}')
 
 

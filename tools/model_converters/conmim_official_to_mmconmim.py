@@ -18,22 +18,20 @@ into every layer (``backbone.layers.N.attn.relative_position_bias_table``), so
 fine-tuning BEiTViTs receive it through every loading route.
 
 OUT must not be SRC (refused) and must not exist unless ``--force``; it is
-written atomically (temporary file, then rename).
+written atomically (temporary file, then rename) with the umask's
+permissions.
 
 The official checkpoints also pickle the training arguments (an
 ``argparse.Namespace``) and numpy objects; the loader allows exactly those on
 top of tensors (``weights_only=True``).
 """
 import argparse
-import os
 import os.path as osp
 
-import torch
-
-from mmconmim.utils import safe_torch_load
-from mmconmim.utils.export import (check_output_path,
-                                   expand_shared_rel_pos_bias,
-                                   official_to_mmpretrain)
+from mmconmim.checkpoint import (check_output_path, load_file,
+                                 refusals_as_exit, save_file)
+from mmconmim.checkpoint.layout import expand_shared_rel_pos_bias
+from mmconmim.utils.export import official_to_mmpretrain
 
 
 def main():
@@ -44,10 +42,14 @@ def main():
                         help='overwrite OUT if it exists (OUT may never be '
                         'SRC)')
     args = parser.parse_args()
-    check_output_path(args.out, [args.src], args.force)
+    with refusals_as_exit(KeyError, ValueError):
+        convert(args)
 
-    ckpt = safe_torch_load(args.src, map_location='cpu',
-                           extra_globals=[argparse.Namespace])
+
+def convert(args):
+    check_output_path(args.out, [args.src], args.force)
+    ckpt = load_file(args.src, extra_globals=[argparse.Namespace],
+                     allow_urls=False)
     for key in ('model', 'module', 'state_dict'):
         if isinstance(ckpt, dict) and key in ckpt:
             ckpt = ckpt[key]
@@ -55,14 +57,11 @@ def main():
     converted, skipped = official_to_mmpretrain(ckpt)
     per_layer_tables = expand_shared_rel_pos_bias(converted, 'backbone.')
     converted.update(per_layer_tables)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    tmp = args.out + '.tmp'
-    torch.save(dict(state_dict=converted,
-                    meta=dict(source_checkpoint=osp.abspath(args.src),
-                              dropped_keys=skipped,
-                              per_layer_rel_pos_tables=len(per_layer_tables)
-                              )), tmp)
-    os.replace(tmp, args.out)
+    save_file(dict(state_dict=converted,
+                   meta=dict(source_checkpoint=osp.abspath(args.src),
+                             dropped_keys=skipped,
+                             per_layer_rel_pos_tables=len(per_layer_tables))),
+              args.out)
     print(f'converted {len(converted)} tensors to {args.out}; dropped '
           f'{len(skipped)} unused keys ({", ".join(skipped[:4])}'
           f'{"..." if len(skipped) > 4 else ""})'

@@ -20,14 +20,12 @@ unless ``--force``.
 """
 import argparse
 import hashlib
-import os
 import os.path as osp
 
-import torch
-
+from mmconmim.checkpoint import (check_output_path, refusals_as_exit,
+                                 save_file)
 from mmconmim.models.tokenizers.dalle_checkpoint import \
     convert_dalle_checkpoint
-from mmconmim.utils.export import check_output_path
 
 
 def parse_args():
@@ -54,20 +52,22 @@ def sha256(path, chunk=1 << 20):
 
 def main():
     args = parse_args()
+    with refusals_as_exit(KeyError, ValueError):
+        convert(args)
+
+
+def convert(args):
     check_output_path(args.out, [args.src], args.force)
     kind, arch, state_dict = convert_dalle_checkpoint(args.src)
     if args.kind is not None and kind != args.kind:
-        raise SystemExit(f'{args.src} holds a DALL-E {kind}, not a '
+        raise ValueError(f'{args.src} holds a DALL-E {kind}, not a '
                          f'{args.kind}')
     meta = dict(
         dalle_kind=kind,
         arch=arch,
         source=osp.abspath(args.src),
         source_sha256=sha256(args.src))
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    tmp = args.out + '.tmp'
-    torch.save(dict(state_dict=state_dict, meta=meta), tmp)
-    os.replace(tmp, args.out)
+    save_file(dict(state_dict=state_dict, meta=meta), args.out)
     params = sum(v.numel() for v in state_dict.values())
     print(f'wrote the DALL-E {kind} ({len(state_dict)} tensors, '
           f'{params / 1e6:.2f}M parameters, {arch}) to {args.out}')

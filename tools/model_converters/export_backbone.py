@@ -23,20 +23,19 @@ so that fine-tuning BEiTViTs get it through every loading route, also those
 where mmpretrain's own expansion does not run (``load_from``,
 ``tools/test.py``, ``get_model(pretrained=...)``); see docs/transfer.md.
 
-OUT must not be CKPT (refused) and must not exist unless ``--force``.
+OUT must not be CKPT (refused) and must not exist unless ``--force``; it is
+written atomically with the umask's permissions. CKPT must be a local file
+(its checksum is recorded): URLs are not taken here.
 """
 import argparse
 import hashlib
-import os
 import os.path as osp
 
-import torch
-
 import mmconmim
-from mmconmim.utils import safe_torch_load
-from mmconmim.utils.export import (check_output_path,
-                                   expand_shared_rel_pos_bias,
-                                   extract_backbone)
+from mmconmim.checkpoint import (check_output_path, load_file,
+                                 refusals_as_exit, save_file)
+from mmconmim.checkpoint.layout import (expand_shared_rel_pos_bias,
+                                        extract_backbone)
 
 
 def parse_args():
@@ -65,8 +64,16 @@ def sha256(path, chunk=1 << 20):
 
 def main():
     args = parse_args()
+    with refusals_as_exit(KeyError, ValueError):
+        export(args)
+
+
+def export(args):
     check_output_path(args.out, [args.checkpoint], args.force)
-    ckpt = safe_torch_load(args.checkpoint, map_location='cpu')
+    ckpt = load_file(args.checkpoint, allow_urls=False)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{args.checkpoint} holds a {type(ckpt).__name__}, '
+                         'not a checkpoint dict')
     state_dict = ckpt.get('state_dict', ckpt)
     weights, source, dropped = extract_backbone(
         state_dict, 'student' if args.student else 'auto')
@@ -87,10 +94,7 @@ def main():
         dropped_keys=list(dropped),
         per_layer_rel_pos_tables=len(per_layer_tables),
         mmconmim_version=mmconmim.__version__)
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    tmp = args.out + '.tmp'
-    torch.save(dict(state_dict=weights, meta=meta), tmp)
-    os.replace(tmp, args.out)
+    save_file(dict(state_dict=weights, meta=meta), args.out)
     print(f'exported the {source} backbone ({len(weights)} tensors, '
           f'iteration {meta["iteration"]}) to {args.out}; dropped '
           f'{dropped or "nothing"}'

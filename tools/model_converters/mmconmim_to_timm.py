@@ -34,15 +34,15 @@ recognised from the keys:
 
 OUT is a plain tensor state dict (``torch.load(OUT, weights_only=True)``), or
 a ``.safetensors`` file with ``--safetensors`` (the timm call is stored in its
-metadata). An existing OUT is never overwritten without ``--force``.
+metadata), written atomically with the umask's permissions. An existing OUT
+is never overwritten without ``--force``, and never when it is EXPORT (also
+through ``..``, symlinks or hard links). The config stored in the export is
+read as literals (``num_heads``), never run.
 """
 import argparse
 import json
 import math
-import os
-import os.path as osp
 import re
-import sys
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
@@ -84,10 +84,10 @@ def _layer_count(state_dict, pattern):
 
 def _drop_per_layer_copies(state_dict):
     """The state dict without the per-layer copies of the shared relative
-    position table (:func:`mmconmim.utils.export.drop_per_layer_copies`);
+    position table (:func:`mmconmim.checkpoint.layout.drop_per_layer_copies`);
     refuses per-layer tables that differ from it (a model fine-tuned with
     per-layer tables has no shared table to keep)."""
-    from mmconmim.utils.export import drop_per_layer_copies
+    from mmconmim.checkpoint.layout import drop_per_layer_copies
     kept = drop_per_layer_copies(state_dict)
     differing = [k for k in kept if re.fullmatch(
         r'layers\.\d+\.attn\.relative_position_bias_table', k)]
@@ -111,17 +111,16 @@ def _grid_from_rel_table(num_relative_distance: int) -> int:
 
 def _heads_from_config(config_text: str) -> Optional[int]:
     """num_heads of the backbone in the pre-training config stored in the
-    export's metadata (needed only without relative position tables)."""
-    if not config_text:
-        return None
-    try:
-        from mmengine.config import Config
-        cfg = Config.fromstring(config_text, file_format='.py')
-        arch = cfg.model.backbone.arch
-    except Exception:  # an unreadable config is not an error by itself
-        return None
+    export's metadata (needed only without relative position tables). The
+    text is read as literals, never run
+    (:func:`mmconmim.checkpoint.config_field`)."""
+    from mmconmim.checkpoint import config_field
+    arch = config_field(config_text, 'model.backbone.arch')
     if isinstance(arch, dict):
-        return arch.get('num_heads')
+        heads = arch.get('num_heads')
+        return heads if isinstance(heads, int) else None
+    if not isinstance(arch, str):
+        return None
     from mmpretrain.models.backbones import BEiTViT
     for names, zoo in BEiTViT.arch_zoo.items():
         if arch in names:
@@ -336,13 +335,13 @@ def convert(state_dict: Dict[str, torch.Tensor], num_heads=None,
 
 def read_export(path: str):
     """The backbone weights (bare keys) and metadata of an export."""
-    from mmconmim.utils import safe_torch_load
-    ckpt = safe_torch_load(path, map_location='cpu')
+    from mmconmim.checkpoint import load_file
+    ckpt = load_file(path, allow_urls=False)
     if not isinstance(ckpt, dict):
         raise ConversionError(f'{path} is not a state dict')
     meta = ckpt.get('meta', {}) if isinstance(ckpt.get('meta'), dict) else {}
     state_dict = ckpt.get('state_dict', ckpt)
-    from mmconmim.apis.networks import state_has_teacher
+    from mmconmim.checkpoint.networks import state_has_teacher
     if state_has_teacher(state_dict) or any(
             k.startswith(('neck.', 'head.', 'target_generator.'))
             for k in state_dict):
@@ -370,9 +369,10 @@ def call_text(library, name, kwargs):
 
 
 def write(state_dict, out, library, name, kwargs, meta, use_safetensors):
-    tmp = out + '.tmp'
+    """Write OUT atomically with the umask's permissions
+    (:mod:`mmconmim.checkpoint.writer`)."""
+    from mmconmim.checkpoint import save_file, save_safetensors
     if use_safetensors:
-        from safetensors.torch import save_file
         metadata = dict(
             format='pt', library=library, model=name,
             create_kwargs=json.dumps(kwargs),
@@ -380,11 +380,9 @@ def write(state_dict, out, library, name, kwargs, meta, use_safetensors):
             source_checkpoint=str(meta.get('source_checkpoint', '')),
             source_sha256=str(meta.get('source_sha256', '')),
             iteration=str(meta.get('iteration', '')))
-        save_file({k: v.contiguous() for k, v in state_dict.items()}, tmp,
-                  metadata=metadata)
+        save_safetensors(state_dict, out, metadata)
     else:
-        torch.save(OrderedDict(state_dict), tmp)
-    os.replace(tmp, out)
+        save_file(OrderedDict(state_dict), out)
 
 
 def verify(state_dict, library, name, kwargs):
@@ -433,20 +431,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if osp.exists(args.out) and not args.force:
-        sys.exit(f'error: {args.out} exists; pass --force to overwrite it')
-    try:
+    from mmconmim.checkpoint import check_output_path, refusals_as_exit
+    with refusals_as_exit(ConversionError):
+        check_output_path(args.out, [args.export], args.force)
         weights, meta = read_export(args.export)
         state_dict, library, name, kwargs = convert(
             weights, args.num_heads, str(meta.get('config', '')))
         checked = verify(state_dict, library, name, kwargs)
-    except ConversionError as exc:
-        sys.exit(f'error: {exc}')
-    # a .safetensors name means safetensors, with or without the flag
-    args.safetensors |= args.out.endswith('.safetensors')
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    write(state_dict, args.out, library, name, kwargs, meta,
-          args.safetensors)
+        # a .safetensors name means safetensors, with or without the flag
+        args.safetensors |= args.out.endswith('.safetensors')
+        write(state_dict, args.out, library, name, kwargs, meta,
+              args.safetensors)
     print(f'wrote {len(state_dict)} tensors ({meta.get("source", "?")} '
           f'backbone, iteration {meta.get("iteration", "?")}) in {library} '
           f'layout to {args.out}; {checked}.')

@@ -55,6 +55,7 @@ def to_image(normalised: torch.Tensor, preprocessor) -> np.ndarray:
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:

@@ -11,8 +11,8 @@ prediction (REVDET probabilities, or the RESPIX prediction).
 Without a checkpoint the model is freshly initialised (the tokenizer is
 loaded from its configured files, or random in the demo config). With one,
 the objective (RESPIX / REVDET, whose heads differ) is read from the config
-stored in the checkpoint, so the demo config draws a REVDET checkpoint
-correctly; an explicit ``--cfg-options model.objective=...`` that contradicts
+stored in the checkpoint (as a literal: the stored text is never run), so
+the demo config draws a REVDET checkpoint correctly; an explicit ``--cfg-options model.objective=...`` that contradicts
 the checkpoint, or weights that do not fit the model, are refused. The title
 names the checkpoint and its iteration.
 """
@@ -33,6 +33,7 @@ from mmengine.utils import mkdir_or_exist  # noqa: E402
 from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
 
 import mmconmim  # noqa: E402,F401
+from mmconmim.checkpoint import config_field, refusals_as_exit  # noqa: E402
 from mmconmim.utils.checkpoint_info import (checkpoint_label,  # noqa: E402
                                             checkpoint_meta)
 
@@ -75,19 +76,34 @@ def normalised_to_grey(img: np.ndarray) -> np.ndarray:
 
 
 def trained_objective(meta: dict):
-    """``model.objective`` of the config stored in a runner checkpoint
-    (None when the checkpoint has no readable config)."""
+    """``model.objective`` of the config stored in a runner checkpoint, read
+    as a literal (the text is never run), or None when it does not say."""
     text = meta.get('cfg')
-    if not isinstance(text, str) or 'objective' not in text:
+    if not isinstance(text, str):
         return None
-    try:
-        return Config.fromstring(text, file_format='.py').model.get(
-            'objective')
-    except Exception:  # an unreadable config: the strict load decides
-        return None
+    objective = config_field(text, 'model.objective')
+    return objective if isinstance(objective, str) else None
+
+
+def use_trained_objective(cfg, args, meta: dict) -> None:
+    """Set ``cfg.model.objective`` to the checkpoint's, refusing an explicit
+    ``--cfg-options model.objective`` that contradicts it."""
+    trained = trained_objective(meta)
+    if trained is None or trained == cfg.model.get('objective'):
+        return
+    asked = (args.cfg_options or {}).get('model.objective')
+    if asked is not None:
+        raise SystemExit(
+            f'error: --cfg-options model.objective={asked} contradicts '
+            f'{args.checkpoint}, which was trained with '
+            f"objective='{trained}'")
+    print(f'using objective={trained!r} from the checkpoint\'s config '
+          f'(the config file says {cfg.model.get("objective")!r})')
+    cfg.model.objective = trained
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -95,18 +111,9 @@ def main():
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     set_random_seed(args.seed)
 
-    meta = checkpoint_meta(args.checkpoint) if args.checkpoint else {}
-    trained = trained_objective(meta)
-    if trained is not None and trained != cfg.model.get('objective'):
-        asked = (args.cfg_options or {}).get('model.objective')
-        if asked is not None:
-            raise SystemExit(
-                f'error: --cfg-options model.objective={asked} contradicts '
-                f'{args.checkpoint}, which was trained with '
-                f"objective='{trained}'")
-        print(f'using objective={trained!r} from the checkpoint\'s config '
-              f'(the config file says {cfg.model.get("objective")!r})')
-        cfg.model.objective = trained
+    with refusals_as_exit():
+        meta = checkpoint_meta(args.checkpoint) if args.checkpoint else {}
+    use_trained_objective(cfg, args, meta)
 
     model = MODELS.build(cfg.model)
     model.init_weights()

@@ -57,6 +57,7 @@ def parse_args():
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     quiet_logger()
     model, backbone, source, cfg = load_model(

@@ -49,6 +49,7 @@ def overlay_mask(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:

@@ -35,7 +35,7 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.utils import mkdir_or_exist  # noqa: E402
 
 import mmconmim  # noqa: E402,F401
-from mmconmim.apis.networks import select_projector  # noqa: E402
+from mmconmim.checkpoint.networks import select_projector  # noqa: E402
 from mmconmim.evaluation.features import (SOURCES,  # noqa: E402
                                           default_img_size, unwrap)
 from mmconmim.evaluation.loading import load_model, quiet_logger  # noqa: E402
@@ -83,6 +83,7 @@ def projector_for(model, source):
 
 
 def main():
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     args = parse_args()
     quiet_logger()
     model, backbone, source, cfg = load_model(

@@ -7,6 +7,8 @@
 # ViT, 32 for ConvNeXt) and to pixels, and checks that the stride divides
 # the unit. The mean fill of the masked pixels happens in A2MIM.loss on the
 # normalised batch (per image, per channel).
+# The ViT and ImageNet-100 data files inherit this one and restate only the
+# pipeline (crop scale / size); `mask_generator` is shared with them.
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 img_size = 224
@@ -18,6 +20,13 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 
+mask_generator = dict(
+    type='UnitMaskGenerator',
+    input_size=img_size,
+    mask_patch_size=mask_unit,
+    model_patch_size=mask_unit,
+    mask_ratio=0.6)
+
 train_pipeline = [
     dict(type='RobustLoadImageFromFile'),
     dict(
@@ -26,12 +35,7 @@ train_pipeline = [
         crop_ratio_range=(0.8, 1.0),
         aspect_ratio_range=(3. / 4., 4. / 3.)),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
-        type='UnitMaskGenerator',
-        input_size=img_size,
-        mask_patch_size=mask_unit,
-        model_patch_size=mask_unit,
-        mask_ratio=0.6),
+    mask_generator,
     dict(type='PackInputs'),
 ]
 

@@ -8,6 +8,11 @@
 # unexpected key. The same hook resizes the per-layer relative position
 # tables (27^2 -> 63^2 entries; mmconmim's compat layer makes that work on
 # SciPy >= 1.14).
+# Mixed precision (fp16 with dynamic loss scaling), as the reference
+# (A2MIM seg_mmsegmentation upernet_mae_base_8x2_512x512_160k_ade20k.py,
+# MAE's protocol) trains in fp16.
 _base_ = '../../benchmarks/mmsegmentation/upernet_vit-base-p16_8xb2-160k_ade20k-512x512.py'  # noqa: E501
 
 model = dict(backbone=dict(use_abs_pos_emb=True))
+
+optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')

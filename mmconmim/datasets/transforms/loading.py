@@ -10,13 +10,19 @@ files), converts grayscale, palette, alpha and 16-bit images explicitly, and
 on a file it cannot read (decompression bombs included) either raises an
 error naming the file (default) or, with ``on_error='skip'``, logs a warning
 naming it, counts it and returns ``None`` so that the dataset draws another
-sample (mmengine's refetch).
+sample (mmengine's refetch). Skipped *files* are counted (a file drawn again
+is not counted twice), and a run of consecutive unreadable draws (a folder
+without any readable image) stops with a clear error long before mmengine's
+"Cannot find valid image after 1000!".
 """
 import atexit
+import ctypes
+import hashlib
 import io
 import logging
 import multiprocessing
 import os
+import re
 import sys
 
 import numpy as np
@@ -31,6 +37,17 @@ from mmconmim.utils.validation import check_choice
 
 class UnreadableImageError(OSError):
     """An image file exists but cannot be decoded."""
+
+
+# slots of the shared set of skipped file names (hashes); past this many
+# distinct files the count goes on, per skip event
+SEEN_SLOTS = 4096
+_OBJECT_REPR = re.compile(r'<[\w.]+ object at 0x[0-9a-fA-F]+>')
+
+
+def _file_hash(filename: str) -> int:
+    digest = hashlib.blake2b(str(filename).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, 'little') or 1  # 0 marks a free slot
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -77,9 +94,14 @@ class RobustLoadImageFromFile(BaseTransform):
     Args:
         on_error (str): ``'raise'`` (default): raise
             :class:`UnreadableImageError` naming the file. ``'skip'``: log a
-            warning naming the file, count it (:attr:`num_skipped`, and a
-            summary at exit) and return ``None``; mmengine datasets then
-            fetch another sample.
+            warning naming the file (once per file), count it
+            (:attr:`num_skipped` files; a summary at exit, in the run's log
+            file too) and return ``None``; mmengine datasets then fetch
+            another sample.
+        max_consecutive_skips (int): with ``'skip'``, this many unreadable
+            draws in a row (in one process) raise
+            :class:`UnreadableImageError`: the data holds no (or almost no)
+            readable image.
         to_float32 (bool): Return float32 instead of uint8.
         background (tuple): RGB colour under transparent pixels.
         backend_args (dict, optional): mmengine file backend arguments.
@@ -89,6 +111,7 @@ class RobustLoadImageFromFile(BaseTransform):
 
     def __init__(self,
                  on_error: str = 'raise',
+                 max_consecutive_skips: int = 50,
                  to_float32: bool = False,
                  background=(255, 255, 255),
                  backend_args=None) -> None:
@@ -97,27 +120,62 @@ class RobustLoadImageFromFile(BaseTransform):
         self.to_float32 = to_float32
         self.background = tuple(background)
         self.backend_args = backend_args
+        self.max_consecutive_skips = int(max_consecutive_skips)
         # Shared with dataloader workers (created before they start), so the
-        # main process sees every skip.
-        self._skipped = multiprocessing.Value('i', 0)
+        # main process sees every skip: a set of file-name hashes (open
+        # addressing) and the number of distinct files in it.
+        self._seen = multiprocessing.Array(ctypes.c_uint64, SEEN_SLOTS)
+        self._skipped = multiprocessing.Value('i', 0, lock=False)
+        self._consecutive = 0  # per process
         self._owner_pid = os.getpid()
         if on_error == 'skip':
             atexit.register(self._summary)
 
     @property
     def num_skipped(self) -> int:
+        """How many different files were skipped (all processes)."""
         return self._skipped.value
 
+    def _record_skip(self, filename: str) -> bool:
+        """Count ``filename`` once; True if it was not skipped before."""
+        key = _file_hash(filename)
+        with self._seen.get_lock():
+            slot = key % SEEN_SLOTS
+            for _ in range(SEEN_SLOTS):
+                if self._seen[slot] == key:
+                    return False
+                if self._seen[slot] == 0:
+                    self._seen[slot] = key
+                    break
+                slot = (slot + 1) % SEEN_SLOTS
+            self._skipped.value += 1
+            return True
+
     def _summary(self) -> None:
-        # At interpreter exit loggers may already be closed: plain stderr.
-        if os.getpid() == self._owner_pid and self.num_skipped:
-            try:
-                sys.__stderr__.write(
-                    f'RobustLoadImageFromFile skipped {self.num_skipped} '
-                    'unreadable image(s) in this run (named in the warnings '
-                    'logged when they were skipped).\n')
-            except (OSError, ValueError, AttributeError):
-                pass
+        if os.getpid() != self._owner_pid or not self.num_skipped:
+            return
+        message = (f'RobustLoadImageFromFile skipped {self.num_skipped} '
+                   'unreadable image file(s) in this run (named in the '
+                   'warnings logged when they were skipped).')
+        # atexit runs this before logging's own shutdown, so the run's log
+        # file (work_dir/<timestamp>/<timestamp>.log) is still open; the
+        # console handlers may not be (their streams can be closed by now)
+        try:
+            from mmengine.logging import MMLogger
+            logger = MMLogger.get_current_instance()
+            record = logger.makeRecord(logger.name, logging.WARNING, __file__,
+                                       0, message, None, None)
+            for handler in logger.handlers:
+                if isinstance(handler, logging.FileHandler) and \
+                        handler.stream is not None:
+                    handler.emit(record)
+                    handler.flush()
+        except Exception:  # no usable logger at exit: stderr below
+            pass
+        try:
+            sys.__stderr__.write(message + '\n')
+        except (OSError, ValueError, AttributeError):
+            pass
 
     def decode(self, filename: str) -> np.ndarray:
         try:
@@ -139,10 +197,14 @@ class RobustLoadImageFromFile(BaseTransform):
                 f'possible decompression bomb ({exc}). If the file is '
                 'trusted, raise PIL.Image.MAX_IMAGE_PIXELS (e.g. in a module '
                 'listed in custom_imports) or resize it.') from exc
-        except (UnidentifiedImageError, OSError, SyntaxError,
-                ValueError) as exc:
+        except UnidentifiedImageError as exc:
             raise UnreadableImageError(
-                f'cannot decode image {filename}: {exc}') from exc
+                f'cannot decode image {filename}: not an image format Pillow '
+                f'knows (the file starts with {data[:16]!r})') from exc
+        except (OSError, SyntaxError, ValueError) as exc:
+            detail = _OBJECT_REPR.sub('the data', str(exc))
+            raise UnreadableImageError(
+                f'cannot decode image {filename}: {detail}') from exc
 
     def transform(self, results: dict):
         filename = results['img_path']
@@ -151,18 +213,29 @@ class RobustLoadImageFromFile(BaseTransform):
         except UnreadableImageError as exc:
             if self.on_error == 'raise':
                 raise
-            with self._skipped.get_lock():
-                self._skipped.value += 1
-                count = self._skipped.value
-            print_log(f'skipping unreadable image ({count} so far): {exc}',
-                      logger='current', level=logging.WARNING)
-            return None
+            return self._skip(filename, exc)
+        self._consecutive = 0
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+    def _skip(self, filename: str, exc: Exception) -> None:
+        self._consecutive += 1
+        if self._record_skip(filename):
+            print_log(f'skipping unreadable image ({self.num_skipped} '
+                      f'file(s) so far): {exc}', logger='current',
+                      level=logging.WARNING)
+        if self._consecutive >= self.max_consecutive_skips:
+            raise UnreadableImageError(
+                f'{self._consecutive} images drawn in a row could not be '
+                f'read ({self.num_skipped} different file(s) skipped, the '
+                f'last: {exc}). The data seems to hold no readable image: '
+                'check data_root and the files (or raise '
+                'max_consecutive_skips if most files are truly unreadable)')
+        return None
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(on_error={self.on_error!r}, '

@@ -23,61 +23,22 @@ backends, and every other hook's or library's writes, are untouched.
 import os
 import os.path as osp
 import re
-import uuid
 
 import torch
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 
+from mmconmim.checkpoint.writer import fsync_dir as _fsync_dir
+from mmconmim.checkpoint.writer import fsync_path as _fsync_path
+from mmconmim.checkpoint.writer import save_bytes, temp_name
 from mmconmim.registry import HOOKS
 
 POINTER_NAME = 'last_checkpoint'
 
 
-def temp_name(filename: str) -> str:
-    """The temporary name a file is written under before the rename."""
-    return f'.{filename}.{uuid.uuid4().hex[:12]}'
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(directory: str) -> None:
-    try:  # makes the rename itself durable; not supported everywhere
-        _fsync_path(directory)
-    except OSError:
-        pass
-
-
-def atomic_write(data, filepath: str) -> None:
-    """Write bytes/str to ``filepath`` through a temp file and a rename.
-
-    The file gets the mode a plain ``open(filepath, 'w')`` would give it
-    (0o666 minus the umask)."""
-    filepath = str(filepath)
-    directory = osp.dirname(osp.abspath(filepath))
-    os.makedirs(directory, exist_ok=True)
-    if isinstance(data, str):
-        data = data.encode('utf-8')
-    tmp = osp.join(directory, temp_name(osp.basename(filepath)))
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_dir(directory)
+# the one writer's temporary names, flush and atomic write
+atomic_write = save_bytes
 
 
 def temp_file_pattern(filename_tmpl: str) -> re.Pattern:

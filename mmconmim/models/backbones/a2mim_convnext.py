@@ -27,25 +27,43 @@ class A2MIMConvNeXt(ResidualMaskTokenMixin, ConvNeXt):
             receives the token, 0 .. ``num_stages - 1``. Defaults to 3.
         mask_gamma_init (float, optional): Initial value of the learnable
             per-channel gamma; None disables it. Defaults to 1e-6.
+        mask_token_mode (str): ``'add'`` (A2MIM) or ``'replace'`` (the
+            token ablation; needs ``mask_gamma_init=None``). Defaults to
+            'add'.
         **kwargs: Arguments of mmpretrain's ``ConvNeXt``.
+
+    ``out_stride`` is the stride in input pixels of the last output
+    (``max(out_indices)``).
     """
 
     def __init__(self, arch='tiny', mask_layer: int = 3,
-                 mask_gamma_init: float = 1e-6, **kwargs) -> None:
+                 mask_gamma_init: Optional[float] = 1e-6,
+                 mask_token_mode: str = 'add', **kwargs) -> None:
         super().__init__(arch=arch, **kwargs)
         self.mask_layer = check_mask_layer(
             type(self).__name__, mask_layer, range(self.num_stages),
             max(self.out_indices), 'the stage whose input (after its '
             'downsample layer) receives the mask token')
+        self.mask_stride = self._stride_after(self.mask_layer)
+        self._init_mask_token(self.channels[self.mask_layer],
+                              channels_last=False,
+                              gamma_init=mask_gamma_init,
+                              mode=mask_token_mode)
+
+    def _stride_after(self, stage: int) -> int:
+        """Stride in input pixels of the input of stage ``stage`` (after
+        its downsample layer; the stages themselves keep the size)."""
         # downsample_layers[0] is the patchify stem (conv first), the others
         # are norm + strided conv.
         strides = [self.downsample_layers[0][0].stride[0]] + [
             layer[-1].stride[0] for layer in self.downsample_layers[1:]
         ]
-        self.mask_stride = math.prod(strides[:self.mask_layer + 1])
-        self._init_mask_token(self.channels[self.mask_layer],
-                              channels_last=False,
-                              gamma_init=mask_gamma_init)
+        return math.prod(strides[:stage + 1])
+
+    @property
+    def out_stride(self) -> int:
+        """Stride of the last output (``max(out_indices)``) in pixels."""
+        return self._stride_after(max(self.out_indices))
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None):
         if mask is None:

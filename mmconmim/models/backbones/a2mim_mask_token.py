@@ -16,6 +16,13 @@ so at initialisation the masked features of a CNN are almost replaced by
 ``t``, and gamma learns how much of the mean-filled feature to let through.
 The ViT recipes use the plain additive form.
 
+``mask_token_mode='replace'`` is the paper's token ablation (SimMIM's rule,
+the reference's ``replace=True``): the masked features are substituted,
+
+    x <- x * (1 - m) + m * t
+
+so nothing of the mean-filled input survives at masked positions (no gamma).
+
 The token and gamma are plain attributes of the backbone (``mask_token``,
 ``mask_gamma``); everything else keeps the parent's state-dict keys, so the
 weights load into the unmodified mmpretrain/mmdet/mmseg backbones (the two
@@ -27,7 +34,7 @@ import torch
 from mmengine.model.weight_init import trunc_normal_
 from torch import nn
 
-from mmconmim.utils.validation import check_int, check_number
+from mmconmim.utils.validation import check_choice, check_int, check_number
 
 
 def check_mask_layer(owner: str, mask_layer, valid: Sequence[int],
@@ -55,21 +62,34 @@ def check_mask_layer(owner: str, mask_layer, valid: Sequence[int],
     return int(mask_layer)
 
 
+MASK_TOKEN_MODES = ('add', 'replace')
+
+
 class ResidualMaskTokenMixin:
     """Adds ``mask_token`` (and optionally ``mask_gamma``) to a backbone.
 
     Subclasses call :meth:`_init_mask_token` after building the parent and
     :meth:`add_mask_token` at the injection point. They also set
-    ``self.mask_layer`` and ``self.mask_stride`` (the stride of the
-    injection stage in input pixels).
+    ``self.mask_layer``, ``self.mask_stride`` (the stride of the injection
+    stage in input pixels) and ``self.out_stride`` (the stride of the last
+    output, ``max(out_indices)``).
     """
 
     mask_layer: int
     mask_stride: int
+    out_stride: int
 
     def _init_mask_token(self, channels: int, channels_last: bool,
-                         gamma_init: Optional[float]) -> None:
+                         gamma_init: Optional[float],
+                         mode: str = 'add') -> None:
         owner = type(self).__name__
+        self.mask_token_mode = check_choice(owner, 'mask_token_mode', mode,
+                                            MASK_TOKEN_MODES)
+        if mode == 'replace' and gamma_init is not None:
+            raise ValueError(
+                f"{owner}: mask_token_mode='replace' substitutes the masked "
+                f'features, so mask_gamma (mask_gamma_init={gamma_init}) '
+                f'would never be used; set mask_gamma_init=None')
         shape = (1, 1, channels) if channels_last else (1, channels, 1, 1)
         self.mask_token = nn.Parameter(torch.zeros(shape))
         trunc_normal_(self.mask_token, mean=0., std=.02)
@@ -103,7 +123,8 @@ class ResidualMaskTokenMixin:
     def add_mask_token(self, x: torch.Tensor, mask: torch.Tensor,
                        feat_hw: Optional[Tuple[int, int]] = None
                        ) -> torch.Tensor:
-        """Residual token injection.
+        """Token injection: residual (``mask_token_mode='add'``) or
+        substitution (``'replace'``).
 
         Args:
             x: (B, C, H, W) feature map, or (B, H * W, C) patch tokens
@@ -119,6 +140,8 @@ class ResidualMaskTokenMixin:
         else:
             self._check_mask_grid(mask, x.shape[-2:])
             m = mask.unsqueeze(1).to(x.dtype)  # (B, 1, H, W)
+        if self.mask_token_mode == 'replace':
+            return x * (1. - m) + m * self.mask_token
         if self.mask_gamma is not None:
             x = x * (1. - m) + self.mask_gamma * x * m
         return x + m * self.mask_token

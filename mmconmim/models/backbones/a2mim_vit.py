@@ -39,6 +39,8 @@ class A2MIMViT(ResidualMaskTokenMixin, BEiTViT):
             (input of the last layer). Defaults to 0.
         mask_gamma_init (float, optional): Learnable per-channel gamma on the
             masked tokens; the ViT recipes use none. Defaults to None.
+        mask_token_mode (str): ``'add'`` (A2MIM) or ``'replace'`` (the
+            token ablation, SimMIM's rule). Defaults to 'add'.
         with_cp (bool): Recompute each transformer layer in backward
             (activation checkpointing): less memory, same loss and
             gradients. Defaults to False.
@@ -47,6 +49,7 @@ class A2MIMViT(ResidualMaskTokenMixin, BEiTViT):
 
     def __init__(self, arch='base', mask_layer: int = 0,
                  mask_gamma_init: Optional[float] = None,
+                 mask_token_mode: str = 'add',
                  with_cp: bool = False,
                  **kwargs) -> None:
         super().__init__(arch=arch, **kwargs)
@@ -60,9 +63,10 @@ class A2MIMViT(ResidualMaskTokenMixin, BEiTViT):
         if stride_h != stride_w:
             raise ValueError(f'{type(self).__name__}: non-square patches '
                              f'{(stride_h, stride_w)} are not supported')
-        self.mask_stride = stride_h
+        self.mask_stride = self.out_stride = stride_h
         self._init_mask_token(self.embed_dims, channels_last=True,
-                              gamma_init=mask_gamma_init)
+                              gamma_init=mask_gamma_init,
+                              mode=mask_token_mode)
 
     def init_weights(self) -> None:
         """SimMIM-style init (as mmpretrain's ``SimMIMSwinTransformer``):

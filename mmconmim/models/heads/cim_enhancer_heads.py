@@ -20,7 +20,7 @@ every location:
   is BEiT/MAE's linear "un-patchify" (upscale 16 for ViT-B/16, 32 for C5 of
   ResNet-50, the shape of A2MIM's decoder).
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -140,12 +140,14 @@ class CIMResPixHead(_FeatureMapHead):
         """(B, out_channels, h * upscale, w * upscale) prediction."""
         return self.shuffle(self.conv(self._select(feats)))
 
-    def loss(self, feats: Sequence[torch.Tensor],
-             img: torch.Tensor) -> torch.Tensor:
+    def loss(self, feats: Sequence[torch.Tensor], img: torch.Tensor,
+             corrupted: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """RESPIX loss against the original ``img`` (``corrupted``, the
+        enhancer input, for the loss's ``target='residual'``)."""
         pred = self(feats)
         if pred.shape != img.shape:
             raise ValueError(
                 f'CIMResPixHead: prediction {tuple(pred.shape[-2:])} px but '
                 f'the original view is {tuple(img.shape[-2:])} px; upscale '
                 'must equal the stride of the selected feature map')
-        return self.loss_module(pred, img)
+        return self.loss_module(pred, img, corrupted)

@@ -17,7 +17,19 @@ pixels before and ``k//2`` after ``p`` (asymmetric padding keeps the size).
 The loss is the mean squared (or absolute) error over all pixels and
 channels. The paper's window size, eps and loss type are not confirmed: they
 are knobs (defaults k=8, eps=1e-6, L2).
+
+"Pixel Residual learning" may also be read literally: the enhancer predicts
+the residual that turns its (corrupted) input back into the original,
+
+    t_c(p) = x_c(p) - x~_c(p)
+
+with x~ the corrupted image, both in the enhancer's normalisation (so
+prediction + input = original). ``target='residual'`` selects it; which of
+the two the paper trains is not confirmed (knob, default
+``'normalized'``).
 """
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -64,38 +76,61 @@ class CIMResPixLoss(nn.Module):
         loss_type (str): ``'l2'`` (mean squared error) or ``'l1'``.
             Defaults to ``'l2'`` (knob).
         loss_weight (float): Defaults to 1.0.
+        target (str): ``'normalized'`` (the sliding-window normalised
+            original) or ``'residual'`` (original minus the corrupted
+            input). Defaults to 'normalized' (knob).
     """
+
+    TARGETS = ('normalized', 'residual')
 
     def __init__(self,
                  window_size: int = 8,
                  eps: float = 1e-6,
                  loss_type: str = 'l2',
-                 loss_weight: float = 1.0) -> None:
+                 loss_weight: float = 1.0,
+                 target: str = 'normalized') -> None:
         super().__init__()
         window_size = check_int('CIMResPixLoss', 'window_size', window_size,
                                 min=2)
         check_positive('CIMResPixLoss', 'eps', eps, bool_ok=True)
         check_choice('CIMResPixLoss', 'loss_type', loss_type, ('l2', 'l1'))
+        check_choice('CIMResPixLoss', 'target', target, self.TARGETS)
         self.window_size = window_size
         self.eps = eps
         self.loss_type = loss_type
         self.loss_weight = loss_weight
+        self.target_mode = target
 
-    def target(self, img: torch.Tensor) -> torch.Tensor:
-        return sliding_window_normalize(img.detach(), self.window_size,
-                                        self.eps)
+    def target(self, img: torch.Tensor,
+               corrupted: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The regression target of the original ``img`` (and, for
+        ``target='residual'``, the ``corrupted`` enhancer input)."""
+        if self.target_mode == 'normalized':
+            return sliding_window_normalize(img.detach(), self.window_size,
+                                            self.eps)
+        if corrupted is None or corrupted.shape != img.shape:
+            raise ValueError(
+                "CIMResPixLoss(target='residual') needs the corrupted image "
+                'of the shape of the original '
+                f'{tuple(img.shape)}, got '
+                f'{None if corrupted is None else tuple(corrupted.shape)}')
+        with torch.autocast(device_type=img.device.type, enabled=False):
+            return (img.detach().float() - corrupted.detach().float())
 
-    def forward(self, pred: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+    def forward(self, pred: torch.Tensor, img: torch.Tensor,
+                corrupted: Optional[torch.Tensor] = None) -> torch.Tensor:
         """
         Args:
             pred (Tensor): (B, C, H, W) prediction.
             img (Tensor): (B, C, H, W) original image (no gradient).
+            corrupted (Tensor, optional): (B, C, H, W) enhancer input; only
+                ``target='residual'`` reads it.
         """
         if pred.shape != img.shape:
             raise ValueError(
                 f'CIMResPixLoss: prediction {tuple(pred.shape)} and image '
                 f'{tuple(img.shape)} differ in shape')
-        target = self.target(img)
+        target = self.target(img, corrupted)
         with torch.autocast(device_type=pred.device.type, enabled=False):
             if self.loss_type == 'l2':
                 loss = F.mse_loss(pred.float(), target)

@@ -20,7 +20,13 @@ from torch import nn
 
 from mmconmim.registry import MODELS
 from mmconmim.utils.validation import check_choice, check_positive
-from .focal_frequency_loss import at_least_fp32
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision tensors to fp32; fp32 and wider unchanged."""
+    return x.float() if x.dtype in _HALF else x
 
 
 def focal_l1(error: torch.Tensor, alpha: float = 0.2,

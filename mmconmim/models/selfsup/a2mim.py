@@ -12,6 +12,11 @@ works for CNNs as well as ViTs:
 3. a linear decoder (1x1 conv + PixelShuffle) predicts the *unmasked*
    normalised image, trained with L = L_spa + lambda * L_freq
    (``A2MIMHead``).
+
+``fill='zero'`` (masked pixels 0 after normalisation, SimMIM's input) is the
+paper's fill ablation; the token and Fourier ablations are switches of the
+backbones and losses. :func:`expand_mask` (cell mask -> injection-stage and
+pixel masks) is shared with ``ConMIMCNN``.
 """
 from typing import Dict, List, Tuple
 
@@ -20,6 +25,9 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_choice
+
+FILLS = ('mean', 'zero')
 
 
 def mean_fill(img: torch.Tensor, pixel_mask: torch.Tensor) -> torch.Tensor:
@@ -37,6 +45,56 @@ def mean_fill(img: torch.Tensor, pixel_mask: torch.Tensor) -> torch.Tensor:
     return img * (1. - m) + mean * m
 
 
+def zero_fill(img: torch.Tensor, pixel_mask: torch.Tensor) -> torch.Tensor:
+    """Set masked pixels to 0 in the normalised space (the dataset mean):
+    the input of SimMIM's ``mask_color='zero'``, A2MIM's fill ablation."""
+    return img * (1. - pixel_mask.unsqueeze(1).to(img.dtype))
+
+
+def fill_masked(img: torch.Tensor, pixel_mask: torch.Tensor,
+                fill: str = 'mean') -> torch.Tensor:
+    """``mean_fill`` or ``zero_fill`` by name (``A2MIM(fill=...)``)."""
+    return dict(mean=mean_fill, zero=zero_fill)[fill](img, pixel_mask)
+
+
+def expand_mask(mask: torch.Tensor, image_size: Tuple[int, int],
+                mask_stride: int, owner: str = 'A2MIM'
+                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Cell mask -> (injection-stage mask, pixel mask).
+
+    Args:
+        mask: (B, h, w) mask over square cells of the image, 1 = masked.
+        image_size: (H, W) of the image in pixels.
+        mask_stride: stride in pixels of the stage that receives the mask
+            token (``backbone.mask_stride``); must divide the cell size.
+        owner: name used in error messages.
+
+    Returns:
+        (B, H / mask_stride, W / mask_stride) and (B, H, W) masks, each
+        cell repeated (nearest) to that grid.
+    """
+    if mask.dim() != 3:
+        raise ValueError(f'{owner}: expected a (B, h, w) mask, got shape '
+                         f'{tuple(mask.shape)}')
+    (h, w), (H, W) = mask.shape[-2:], tuple(image_size)
+    if H % h or W % w or H // h != W // w:
+        raise ValueError(
+            f'{owner}: a {h}x{w} mask does not tile a {H}x{W} image into '
+            'square cells; check the mask generator input_size')
+    cell = H // h
+    if cell % mask_stride:
+        raise ValueError(
+            f'{owner}: the mask cells are {cell} px but the mask token is '
+            f'injected at stride {mask_stride} px (the backbone mask_layer); '
+            f'the mask cell size (model_patch_size of the mask generator) '
+            f'must be a multiple of {mask_stride}')
+    factor = cell // mask_stride
+    token_mask = mask.repeat_interleave(factor, 1)\
+        .repeat_interleave(factor, 2)
+    pixel_mask = mask.repeat_interleave(cell, 1).repeat_interleave(cell, 2)
+    return token_mask, pixel_mask
+
+
 @MODELS.register_module()
 class A2MIM(BaseSelfSupervisor):
     """A2MIM pre-training algorithm.
@@ -48,6 +106,10 @@ class A2MIM(BaseSelfSupervisor):
             ``SimMIMLinearDecoder`` with ``encoder_stride`` = the backbone's
             output stride.
         head (dict): ``A2MIMHead`` with the spatial and Fourier losses.
+        fill (str): What replaces the masked input pixels: ``'mean'``, the
+            image's own per-channel mean (A2MIM), or ``'zero'``, 0 in the
+            normalised space, i.e. the dataset mean (SimMIM's input; the
+            paper's fill ablation). Defaults to 'mean'.
         data_preprocessor (dict, optional): Defaults to
             ``SelfSupDataPreprocessor``.
 
@@ -58,7 +120,9 @@ class A2MIM(BaseSelfSupervisor):
     and to pixels here.
     """
 
-    def __init__(self, backbone: dict, neck: dict, head: dict, **kwargs):
+    def __init__(self, backbone: dict, neck: dict, head: dict,
+                 fill: str = 'mean', **kwargs):
+        self.fill = check_choice('A2MIM', 'fill', fill, FILLS)
         super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
         for attr in ('mask_layer', 'mask_stride', 'add_mask_token'):
             if not hasattr(self.backbone, attr):
@@ -79,18 +143,19 @@ class A2MIM(BaseSelfSupervisor):
 
     def reconstruct(self, img: torch.Tensor, mask: torch.Tensor
                     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Mean-fill, encode with the mask token, decode.
+        """Fill, encode with the mask token, decode.
 
         Args:
             img: (B, C, H, W) normalised images.
             mask: (B, h, w) cell mask, 1 = masked.
 
         Returns:
-            The mean-filled input, the reconstruction (both (B, C, H, W))
+            The filled input, the reconstruction (both (B, C, H, W))
             and the (B, H, W) pixel mask.
         """
-        token_mask, pixel_mask = self.expand_mask(mask, img)
-        masked_img = mean_fill(img, pixel_mask)
+        token_mask, pixel_mask = expand_mask(mask, img.shape[-2:],
+                                             self.backbone.mask_stride)
+        masked_img = fill_masked(img, pixel_mask, self.fill)
         latent = self.backbone(masked_img, token_mask)[-1]
         img_rec = self.neck(latent)
         if img_rec.shape != img.shape:
@@ -100,29 +165,3 @@ class A2MIM(BaseSelfSupervisor):
                 f'to the backbone output stride '
                 f'({img.shape[-1] // latent.shape[-1]} here)')
         return masked_img, img_rec, pixel_mask
-
-    def expand_mask(self, mask: torch.Tensor, img: torch.Tensor
-                    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Cell mask -> (injection-stage mask, pixel mask)."""
-        if mask.dim() != 3:
-            raise ValueError(f'A2MIM: expected a (B, h, w) mask, got shape '
-                             f'{tuple(mask.shape)}')
-        (h, w), (H, W) = mask.shape[-2:], img.shape[-2:]
-        if H % h or W % w or H // h != W // w:
-            raise ValueError(
-                f'A2MIM: a {h}x{w} mask does not tile a {H}x{W} image into '
-                'square cells; check the mask generator input_size')
-        cell = H // h
-        stride = self.backbone.mask_stride
-        if cell % stride:
-            raise ValueError(
-                f'A2MIM: the mask cells are {cell} px but the mask token is '
-                f'injected at stride {stride} px (backbone mask_layer='
-                f'{self.backbone.mask_layer}); the mask cell size '
-                f'(model_patch_size of the mask generator) must be a multiple '
-                f'of {stride}')
-        token_mask = mask.repeat_interleave(cell // stride, 1)\
-            .repeat_interleave(cell // stride, 2)
-        pixel_mask = mask.repeat_interleave(cell, 1)\
-            .repeat_interleave(cell, 2)
-        return token_mask, pixel_mask

@@ -155,7 +155,7 @@ class CIM(BaseSelfSupervisor):
         loss_gen = self.generator.loss(logits, golden[mask])
         # L_E: the enhancer learns from the corrupted image only
         feats = self.backbone(corruption.image)
-        loss_enh = self.head.loss(feats, self.head_target(img, corruption))
+        loss_enh = self.head.loss(feats, *self.head_inputs(img, corruption))
 
         with torch.no_grad():
             gen_acc = (logits.argmax(-1) == golden[mask]).float().mean()
@@ -191,11 +191,15 @@ class CIM(BaseSelfSupervisor):
         image = self.render(ids, img.shape[-2:])
         return Corruption(golden=golden, logits=logits, ids=ids, image=image)
 
-    def head_target(self, img: torch.Tensor,
-                    corruption: Corruption) -> torch.Tensor:
-        """What the enhancer head learns: all original pixels (RESPIX) or
-        the per-token replaced labels (REVDET)."""
-        return img if self.objective == 'respix' else corruption.replaced
+    def head_inputs(self, img: torch.Tensor,
+                    corruption: Corruption) -> Tuple[torch.Tensor, ...]:
+        """What the enhancer head learns from, after the features: all
+        original pixels and the corrupted input (RESPIX; the input matters
+        only for the residual target) or the per-token replaced labels
+        (REVDET)."""
+        if self.objective == 'respix':
+            return img, corruption.image
+        return (corruption.replaced, )
 
     def extract_feat(self, inputs: torch.Tensor):
         return self.backbone(inputs)
@@ -256,7 +260,7 @@ class CIM(BaseSelfSupervisor):
         if self.objective == 'respix':
             out['prediction'] = self.head(feats)
             out['target'] = self.head.loss_module.target(
-                self.head_target(img, corruption))
+                *self.head_inputs(img, corruption))
         else:
             out['prediction'] = torch.sigmoid(self.head(feats))
         return out

@@ -15,7 +15,7 @@ from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.structures import DataSample
 from torch import nn
 
-from mmconmim.apis.networks import select_backbone
+from mmconmim.checkpoint.networks import select_backbone
 from mmconmim.registry import MODELS
 from ..utils.ema import ForeachCosineEMA
 

@@ -22,7 +22,6 @@ with ``mask_patch_size = model_patch_size = mask_unit``); it is expanded to the
 injection stage (stride ``backbone.mask_stride``) and to pixels with A2MIM's
 rule. The mask unit must equal the output stride (one embedding per unit).
 """
-import math
 from typing import Optional
 
 import torch
@@ -31,20 +30,8 @@ from torch import nn
 
 from mmconmim.registry import MODELS
 from mmconmim.utils.validation import check_int
-from .a2mim import A2MIM, mean_fill
+from .a2mim import expand_mask, mean_fill
 from .conmim import ConMIM
-
-
-def cnn_output_stride(backbone: nn.Module) -> int:
-    """Stride in input pixels of the last output of an mmpretrain ResNet or
-    ConvNeXt (the last of ``out_indices``)."""
-    last = max(backbone.out_indices)
-    if isinstance(backbone, ResNet):
-        return backbone._stem_stride() * math.prod(backbone.strides[:last + 1])
-    strides = [backbone.downsample_layers[0][0].stride[0]] + [
-        layer[-1].stride[0] for layer in backbone.downsample_layers[1:]
-    ]
-    return math.prod(strides[:last + 1])
 
 
 @MODELS.register_module()
@@ -79,7 +66,7 @@ class ConMIMCNN(ConMIM):
                 f'ConMIMCNN needs a CNN backbone that injects the A2MIM '
                 f'mask token (A2MIMResNet, A2MIMConvNeXt), got '
                 f'{type(self.backbone).__name__}; ViTs use ConMIM')
-        self._check_stride(cnn_output_stride(self.backbone))
+        self._check_stride(self.backbone.out_stride)
         if self.mask_unit % self.backbone.mask_stride:
             raise ValueError(
                 f'ConMIMCNN: the mask unit is {self.mask_unit} px but the '
@@ -107,8 +94,8 @@ class ConMIMCNN(ConMIM):
         if mask is None:
             feats = backbone(img)[-1]
         else:
-            # A2MIM's expansion reads only self.backbone.mask_stride.
-            token_mask, pixel_mask = A2MIM.expand_mask(self, mask, img)
+            token_mask, pixel_mask = expand_mask(
+                mask, img.shape[-2:], backbone.mask_stride, 'ConMIMCNN')
             feats = backbone(mean_fill(img, pixel_mask), token_mask)[-1]
         if feats.dim() != 4:
             raise ValueError(

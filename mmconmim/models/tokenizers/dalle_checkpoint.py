@@ -23,14 +23,17 @@ pickled module also sidesteps the ``Upsample.recompute_scale_factor`` error of
 the old pickles under torch >= 1.11 (openai/DALL-E#54).
 
 Plain state dicts (``.pth`` with the official key names, optionally under
-``'state_dict'``) are read with ``torch.load(weights_only=True)``.
+``'state_dict'``) are read with ``torch.load(weights_only=True)``. Both go
+through the one gated reader (:func:`mmconmim.checkpoint.load_file`), so an
+empty, text, HTML or Git LFS file gets ``NotACheckpointError`` and a pickle
+naming other globals ``UnsafeCheckpointError`` (loaded only with
+``MMCONMIM_TRUST_CHECKPOINTS=1``).
 """
 import _compat_pickle
 import builtins
 import collections
 import pickle
 import types
-import warnings
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -161,19 +164,13 @@ def read_dalle_checkpoint(
     Returns:
         (``'encoder'`` or ``'decoder'``, state dict with the official keys)
     """
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError:
-        # A whole pickled module (the official files): the restricted
-        # unpickler. torch warns that the stand-ins' source differs from the
-        # pickled classes' source; that is the point.
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            obj = torch.load(
-                path,
-                map_location='cpu',
-                pickle_module=restricted_pickle,
-                weights_only=False)
+    # the one gated reader: weights_only first, then the restricted
+    # unpickler for the official pickled modules; "not a checkpoint" files,
+    # TorchScript archives and other pickled globals are refused there
+    # (the last honour MMCONMIM_TRUST_CHECKPOINTS)
+    from mmconmim.checkpoint import load_file
+    obj = load_file(path, restricted_pickle=restricted_pickle,
+                    allow_urls=False, what='DALL-E checkpoint')
     kind, state = _unwrap(obj)
     state = {k: v.detach().clone().contiguous() for k, v in state.items()}
     inferred = infer_kind(state)
