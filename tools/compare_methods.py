@@ -18,6 +18,7 @@ continue. Details: docs/compare_methods.md; the logic: mmconmim/compare/.
 import argparse
 import sys
 
+import mmconmim
 from mmconmim.compare import (ARCHS, DEFAULT_DENSE_ITERS,
                               DEFAULT_FINETUNE_ITERS, DEFAULT_METHODS,
                               EVAL_LAYOUT, KNOWN_METHODS, LR_HELP,
@@ -104,6 +105,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = vars(parse_args(argv))
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     try:
         methods = parse_methods(args.pop('methods'))
         report = compare(args.pop('pretrain_data'), args.pop('eval_data'),

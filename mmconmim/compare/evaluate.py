@@ -68,7 +68,7 @@ def evaluate_backbone(backbone_file: str, backbone: dict, eval_data: str,
     from mmconmim.evaluation.linear_probe import linear_probe
     net = FrozenNetwork(
         load_backbone(backbone_file, dict(backbone=backbone),
-                      network='auto'),
+                      source='auto'),
         _build(dict(type='SelfSupDataPreprocessor', **ImageNet_NORM)))
     out = {}
     pools = ('avg', 'cls') if has_cls_token(net.backbone) else ('avg', )
