@@ -18,13 +18,12 @@ not the very weights m's run started from (its runner draws other random
 numbers between seeding and initialising); the iteration-0 point of m's
 kNN curve is those.
 """
-import os
 import os.path as osp
 from typing import Optional
 
-import torch
 from torch import nn
 
+from mmconmim.checkpoint import save_file
 from .catalogue import ARCHS, kind_of
 from .configs import eval_backbone_cfg, method_config, write_config
 from .pretrain import export_model_backbone
@@ -109,10 +108,9 @@ def save_plain_random(cfg: dict, seed: int, out: str) -> None:
     backbone = _build(cfg)
     backbone.init_weights()
     weights = {'backbone.' + k: v for k, v in backbone.state_dict().items()}
-    torch.save(dict(state_dict=weights, meta=dict(
+    save_file(dict(state_dict=weights, meta=dict(
         source='student', prefix='backbone.', iteration=0,
-        random_init_seed=seed)), out + '.tmp')
-    os.replace(out + '.tmp', out)
+        random_init_seed=seed)), out)
 
 
 def save_method_init(method: str, settings: dict, seed: int,

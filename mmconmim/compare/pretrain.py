@@ -2,11 +2,12 @@
 (:data:`PRETRAIN_ENTRY`), and the export of a model's backbone.
 
 The export is the one of ``tools/model_converters/export_backbone.py``:
-:func:`mmconmim.utils.export.extract_backbone` (ConMIM: the momentum
+:func:`mmconmim.checkpoint.layout.extract_backbone` (ConMIM: the momentum
 teacher, the others: their backbone / MoCo v3's base encoder; mask tokens
-dropped) and :func:`~mmconmim.utils.export.expand_shared_rel_pos_bias`
+dropped) and :func:`~mmconmim.checkpoint.layout.expand_shared_rel_pos_bias`
 (per-layer copies of a shared relative position table), written as
-``{'state_dict': {'backbone.*': tensor}, 'meta': {...}}``.
+``{'state_dict': {'backbone.*': tensor}, 'meta': {...}}`` by the one writer
+(:func:`mmconmim.checkpoint.save_file`).
 """
 import json
 import os
@@ -19,7 +20,9 @@ import torch
 from torch import nn
 
 from mmconmim.engine.hooks.compare_budget_hook import CompareBudgetHook
-from mmconmim.utils.export import expand_shared_rel_pos_bias, extract_backbone
+from mmconmim.checkpoint import save_file
+from mmconmim.checkpoint.layout import (expand_shared_rel_pos_bias,
+                                        extract_backbone)
 
 # the child process of one pre-training
 PRETRAIN_ENTRY = ('import sys; from mmconmim.compare.pretrain import '
@@ -41,8 +44,7 @@ def export_model_backbone(model: nn.Module, out: str, meta: dict) -> str:
     weights.update(expand_shared_rel_pos_bias(weights, 'backbone.'))
     meta = dict(meta, source=source, prefix='backbone.',
                 dropped_keys=list(dropped))
-    torch.save(dict(state_dict=weights, meta=meta), out + '.tmp')
-    os.replace(out + '.tmp', out)
+    save_file(dict(state_dict=weights, meta=meta), out)
     return source
 
 
