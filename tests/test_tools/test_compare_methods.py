@@ -1,15 +1,16 @@
-"""tools/compare_methods.py and mmconmim.evaluation.compare: a tiny
-end-to-end comparison (ConMIM + abs. pos. embedding and MAE, 2 iterations,
-32 px, ViT 64 x 2), the skip of finished methods, the resume of an
-interrupted one from its last checkpoint, the report's numbers against an
-independent recomputation from the saved backbones, and the bad-input
-errors. Self-contained: the images are drawn here."""
+"""tools/compare_methods.py and mmconmim.compare: a tiny end-to-end
+comparison (ConMIM + abs. pos. embedding and MAE, 2 iterations, 32 px, ViT
+64 x 2, with each method's own random-init row and the fine-tune / dense
+columns), the skip of finished rows, the resume of an interrupted one from
+its last checkpoint, the report's numbers against an independent
+recomputation from the saved backbones, and the bad-input errors.
+Self-contained: the images are drawn here. The parts without a training
+run: tests/test_compare/."""
 import importlib.util
 import json
 import os
 import os.path as osp
 import shutil
-import types
 
 import numpy as np
 import pytest
@@ -17,28 +18,44 @@ import torch
 from PIL import Image
 
 import mmconmim  # noqa: F401
-from mmconmim.evaluation import compare as cmp
+from mmconmim import compare as cmp
+from mmconmim.compare.configs import MINUTES_MAX_ITERS
+from mmconmim.compare.evaluate import optional_module
+from mmconmim.compare.report import knn_curve
+from mmconmim.engine.hooks.compare_budget_hook import BUDGET_FILE
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(REPO, 'tools', 'compare_methods.py')
-CLASSES = ('red', 'green', 'blue')
+CLASSES = ('red', 'green', 'blue', 'yellow')
+LIFTS = ((1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0))
 PER_CLASS = 6
 KNN_K = 3
+CLASS_LIFT = 15
+# the fine-tune / dense columns run when this checkout has their modules
+# (mmconmim/compare/finetune.py, dense.py); else they are reported as not
+# available, which is what these tests then check
+HAS_FINETUNE = optional_module('finetune') is not None
+HAS_DENSE = optional_module('dense') is not None
 RUN_ARGS = dict(methods=['conmim-abspos', 'mae'], arch='vit-tiny',
                 width=64, depth=2, img_size=32, patch_size=8, iters=2,
                 batch_size=4, knn_k=KNN_K, knn_interval=2,
-                checkpoint_interval=1, num_workers=0)
+                checkpoint_interval=1, num_workers=0, finetune_iters=2)
+METHODS = ('conmim-abspos', 'mae')
+ROWS = ('random_init', 'random_init-conmim-abspos', 'random_init-mae') + \
+    METHODS
 
 
 def write_images(root, classes=CLASSES, per_class=PER_CLASS, seed=0,
                  size=40):
-    """Class = dominant colour channel plus noise (learnable, not trivial)."""
+    """Class = a weak lift of one colour channel under strong noise: a
+    random ViT scores well below 100 % (so a wrong recomputation cannot
+    agree by saturation) and above chance."""
     rng = np.random.default_rng(seed)
     for index, name in enumerate(classes):
         os.makedirs(osp.join(root, name), exist_ok=True)
         for i in range(per_class):
-            img = rng.integers(0, 120, (size, size, 3))
-            img[..., index % 3] += 120
+            img = rng.integers(0, 256 - CLASS_LIFT, (size, size, 3))
+            img += CLASS_LIFT * np.array(LIFTS[index])
             Image.fromarray(img.astype(np.uint8)).save(
                 osp.join(root, name, f'{i}.png'))
 
@@ -60,7 +77,20 @@ def first_run(data, tmp_path_factory):
     return work_dir, report, lines
 
 
-def recompute(config, backbone, data):
+@pytest.fixture(scope='module')
+def dense_run(first_run, data, tmp_path_factory):
+    """The first comparison continued with --dense for the MAE rows: only
+    the missing dense columns run."""
+    work_dir = str(tmp_path_factory.mktemp('cmp_dense') / 'work')
+    shutil.copytree(first_run[0], work_dir)
+    lines = []
+    report = cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
+                         log=lines.append, **dict(RUN_ARGS, methods=['mae'],
+                                                  dense=True, dense_iters=2))
+    return work_dir, report, lines
+
+
+def recompute(config, backbone, data, pool='avg'):
     """kNN / linear probe of a saved backbone through the offline tools'
     route (load_model: the full pre-training model of the run's config with
     the export loaded into its network), not the tool's."""
@@ -69,8 +99,10 @@ def recompute(config, backbone, data):
     from mmconmim.evaluation.linear_probe import linear_probe
     from mmconmim.evaluation.loading import load_model
     model, _, source, _ = load_model(config, backbone, 'auto')
+    if pool == 'cls' and hasattr(model.backbone, 'out_type'):
+        model.backbone.out_type = 'raw'  # the tokens, CLS included
     feats = extract_splits(model, osp.join(data, 'train'),
-                           osp.join(data, 'val'), source, 'avg', 32,
+                           osp.join(data, 'val'), source, pool, 32,
                            num_workers=0)
     args = (feats['train_feats'], feats['train_labels'], feats['val_feats'],
             feats['val_labels'], feats['num_classes'])
@@ -81,68 +113,142 @@ def recompute(config, backbone, data):
 
 def test_end_to_end_report(first_run, data):
     work_dir, report, lines = first_run
+    # the data are not saturated: the recomputations below can disagree
+    assert report['methods']['random_init']['mean']['knn_top1']['mean'] < 100
     for name in ('report.md', 'report.json', 'report.png', 'settings.json'):
         assert osp.isfile(osp.join(work_dir, name)), name
-    assert set(report['methods']) == {'random_init', 'conmim-abspos', 'mae'}
+    assert set(report['methods']) == set(ROWS)
     assert report['failed'] == {}
     md = open(osp.join(work_dir, 'report.md')).read()
     assert 'ConMIM + absolute position embedding' in md
     assert '| `mae` MAE |' in md and 'torch ' + torch.__version__ in md
-    for method in ('conmim-abspos', 'mae'):
+    assert '| `random_init-mae` random init, MAEViT' in md
+    assert '| `mae` | `random_init-mae` | ' in md  # the gain table
+    for method in METHODS:
         run = report['methods'][method]['mean']
-        assert run['iterations'] == 2
-        assert run['train_seconds'] > 0 and run['images_per_second'] > 0
-        assert run['peak_rss_mb'] > 0 and np.isfinite(run['final_loss'])
+        assert run['iterations']['mean'] == 2
+        assert run['train_seconds']['mean'] > 0
+        assert run['images_per_second']['mean'] > 0
+        assert run['peak_memory_mb']['mean'] > 0
+        assert np.isfinite(run['final_loss']['mean'])
         assert osp.isfile(osp.join(work_dir, method, 'backbone.pth'))
-        # the progress lines
-        assert any(line.startswith(f'[') and f'{method}: start' in line
+        assert any(line.startswith('[') and f'{method}: start' in line
                    and 'estimated remaining' in line for line in lines)
         assert any(f'{method}: done in' in line for line in lines)
+    if HAS_FINETUNE:
+        assert report['unavailable'] == {}
+        assert '| finetune top-1 |' in md
+        assert all(report['methods'][r]['per_seed'][0]['finetune_top1']
+                   is not None for r in ROWS)
+    else:
+        assert 'not available' in report['unavailable']['finetune']
+        assert any('finetune column not available' in line
+                   for line in lines)
+        assert '`finetune`: not available' in md
+    assert 'dense linear mIoU' not in md  # no --dense
     png = Image.open(osp.join(work_dir, 'report.png'))
     assert png.size == (800, 500)
 
 
+def test_lr_auto_is_each_recipes_lr_scaled_by_sqrt(first_run):
+    """Hand-computed: ConMIM 5e-4 at 2048, MAE 1.5e-4 x 16 = 2.4e-3 at
+    4096, scaled to batch 4 by the square root of the batch ratio."""
+    _, report, _ = first_run
+    per_seed = {m: report['methods'][m]['per_seed'][0] for m in METHODS}
+    assert per_seed['conmim-abspos']['lr'] == pytest.approx(
+        5e-4 * (4 / 2048)**0.5)
+    assert per_seed['mae']['lr'] == pytest.approx(2.4e-3 * (4 / 4096)**0.5)
+
+
 def test_report_numbers_match_recomputation(first_run, data):
     work_dir, report, _ = first_run
-    for method in ('conmim-abspos', 'mae'):
-        run_dir = osp.join(work_dir, method)
+    for name in ROWS[1:]:
+        run_dir = osp.join(work_dir, name)
+        row = report['methods'][name]['per_seed'][0]
         source, knn, probe = recompute(osp.join(run_dir, 'config.py'),
                                        osp.join(run_dir, 'backbone.pth'),
                                        data)
-        row = report['methods'][method]['per_seed'][0]
         assert row['knn_top1'] == pytest.approx(knn['top1'], abs=1e-6)
         assert row['knn_top5'] == pytest.approx(knn['top5'], abs=1e-6)
         assert row['linear_top1'] == pytest.approx(probe['top1'], abs=1e-6)
-        # ConMIM exports (and is evaluated as) its momentum teacher
-        assert source == ('teacher' if method.startswith('conmim')
-                          else 'student')
-        # KNNEvalHook evaluated the live model at the last iteration: the
-        # exported backbone must give the same number
-        curve = cmp.knn_curve(run_dir)
-        assert sorted(curve) == [0, 2]
-        assert curve[2] == pytest.approx(row['knn_top1'], abs=1e-6)
+        _, knn_cls, _ = recompute(osp.join(run_dir, 'config.py'),
+                                  osp.join(run_dir, 'backbone.pth'), data,
+                                  pool='cls')
+        assert row['knn_cls_top1'] == pytest.approx(knn_cls['top1'],
+                                                    abs=1e-6)
+        if name in METHODS:
+            # ConMIM exports (and is evaluated as) its momentum teacher
+            assert source == ('teacher' if name.startswith('conmim')
+                              else 'student')
+            # KNNEvalHook evaluated the live model at the last iteration:
+            # the exported backbone must give the same number
+            curve = knn_curve(run_dir)
+            assert sorted(curve) == [0, 2]
+            assert curve[2] == pytest.approx(row['knn_top1'], abs=1e-6)
     json_report = json.load(open(osp.join(work_dir, 'report.json')))
     md = open(osp.join(work_dir, 'report.md')).read()
-    for method, entry in json_report['methods'].items():
-        assert f'| {entry["mean"]["knn_top1"]:.1f} |' in md.split(
-            f'`{method}`')[1].split('\n')[0]
+    for name, entry in json_report['methods'].items():
+        line = md.split(f'| `{name}` ')[1].split('\n')[0]
+        assert f'| {entry["mean"]["knn_top1"]["mean"]:.1f} |' in line
 
 
-def test_second_run_skips_finished_methods(first_run, data):
+@pytest.mark.skipif(not HAS_FINETUNE, reason='fine-tune module not merged')
+def test_finetune_numbers_match_recomputation(first_run, data, tmp_path):
+    from mmconmim.compare.finetune import finetune_backbone
     work_dir, report, _ = first_run
-    backbones = {m: osp.join(work_dir, m, 'backbone.pth')
-                 for m in ('conmim-abspos', 'mae')}
+    for name in ('random_init-mae', 'mae'):
+        row = report['methods'][name]['per_seed'][0]
+        again = finetune_backbone(
+            osp.join(work_dir, name, 'backbone.pth'), row['backbone_cfg'],
+            data, iters=2, batch_size=4, lr=None, family='mae', seed=0,
+            work_dir=str(tmp_path / name), img_size=32, lr_rule='sqrt')
+        assert row['finetune_top1'] == pytest.approx(again['top1'], abs=1e-6)
+
+
+@pytest.mark.skipif(not HAS_DENSE, reason='dense module not merged')
+def test_dense_numbers_match_recomputation(dense_run, tmp_path):
+    from mmconmim.compare.dense import dense_transfer
+    work_dir, report, lines = dense_run
+    assert set(report['methods']) == {'random_init', 'random_init-mae',
+                                      'mae'}
+    assert sum('finished earlier, adding dense' in line
+               for line in lines) == 3
+    assert not any(': start' in line for line in lines)
+    stored = json.load(open(osp.join(work_dir, 'settings.json')))
+    assert stored['dense'] is True and stored['dense_iters'] == 2
+    md = open(osp.join(work_dir, 'report.md')).read()
+    assert '| dense linear mIoU | dense fine-tune mIoU |' in md
+    assert '| Δ dense linear mIoU | Δ dense fine-tune mIoU |' in md
+    # 4 classes: 2x2 mosaics only
+    meta = json.load(open(osp.join(work_dir, 'seg_data', 'meta.json')))
+    assert len(meta['classes']) == len(CLASSES)
+    assert {len(m['tiles']) for m in meta['splits']['val']} == {4}
+    row = report['methods']['mae']['per_seed'][0]
+    again = dense_transfer(
+        osp.join(work_dir, 'mae', 'backbone.pth'), row['backbone_cfg'],
+        osp.join(work_dir, 'seg_data'), iters=2, seed=0,
+        work_dir=str(tmp_path / 'dense'), img_size=32)
+    assert row['dense_linear_miou'] == pytest.approx(again['linear_miou'],
+                                                     abs=1e-6)
+    assert row['dense_finetune_miou'] == pytest.approx(
+        again['finetune_miou'], abs=1e-6)
+
+
+def test_second_run_skips_finished_rows(first_run, data):
+    work_dir, report, _ = first_run
+    backbones = {m: osp.join(work_dir, m, 'backbone.pth') for m in ROWS}
     mtimes = {m: os.stat(p).st_mtime_ns for m, p in backbones.items()}
-    runs = {m: sorted(os.listdir(osp.join(work_dir, m))) for m in backbones}
+    runs = {m: sorted(os.listdir(osp.join(work_dir, m))) for m in METHODS}
     lines = []
     again = cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
                         log=lines.append, **RUN_ARGS)
-    assert sum('finished earlier, skipped' in line for line in lines) == 3
+    assert sum('finished earlier, skipped' in line for line in lines) == 5
     assert not any(': start' in line for line in lines)
     for m, path in backbones.items():
         assert os.stat(path).st_mtime_ns == mtimes[m]
-        assert sorted(os.listdir(osp.join(work_dir, m))) == runs[m]
         assert again['methods'][m]['mean'] == report['methods'][m]['mean']
+    for m in METHODS:
+        assert sorted(os.listdir(osp.join(work_dir, m))) == runs[m]
 
 
 def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
@@ -165,10 +271,15 @@ def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
     assert any('conmim-abspos: resuming from' in line and 'iter_1.pth' in
                line for line in lines)
     assert any('mae: finished earlier, skipped' in line for line in lines)
+    if HAS_FINETUNE:
+        assert any('conmim-abspos: removing' in line and 'finetune' in line
+                   for line in lines)
+        assert again['methods']['conmim-abspos']['per_seed'][0][
+            'finetune_top1'] is not None
     result = json.load(open(osp.join(run_dir, 'pretrain.json')))
     assert result['start_iter'] == 1 and result['iterations'] == 2
     new_logs = [d for d in set(os.listdir(run_dir)) - old_logs
-                if osp.isdir(osp.join(run_dir, d))]
+                if osp.isdir(osp.join(run_dir, d)) and d[:1].isdigit()]
     assert len(new_logs) == 1
     log_text = open(osp.join(run_dir, new_logs[0],
                              new_logs[0] + '.log')).read()
@@ -176,20 +287,21 @@ def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
     assert 'Iter(train) [2/2]' in log_text
     assert 'Iter(train) [1/2]' not in log_text
     assert osp.isfile(osp.join(run_dir, 'backbone.pth'))
-    assert again['methods']['conmim-abspos']['mean']['iterations'] == 2
+    assert again['methods']['conmim-abspos']['mean']['iterations'][
+        'mean'] == 2
 
 
 def test_changed_settings_are_refused(first_run, data):
     work_dir, _, _ = first_run
-    args = dict(RUN_ARGS, iters=3)
-    with pytest.raises(cmp.CompareError,
-                       match=r'iters: stored 2, now 3.*new --work-dir'):
-        cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
-                    log=lambda _: None, **args)
-    args = dict(RUN_ARGS, img_size=16)
-    with pytest.raises(cmp.CompareError, match=r'img_size: stored 32, now 16'):
-        cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
-                    log=lambda _: None, **args)
+    for change, message in ((dict(iters=3), r'iters: stored 2, now 3'),
+                            (dict(img_size=16), r'img_size: stored 32, now'),
+                            (dict(lr=1e-3), r"lr: stored 'auto', now 0.001"),
+                            (dict(finetune_iters=5),
+                             r'finetune_iters: stored 2, now 5')):
+        with pytest.raises(cmp.CompareError,
+                           match=message + r'.*new --work-dir'):
+            cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
+                        log=lambda _: None, **dict(RUN_ARGS, **change))
 
 
 def test_cnn_arch_lists_unsupported_methods(data, tmp_path):
@@ -197,6 +309,7 @@ def test_cnn_arch_lists_unsupported_methods(data, tmp_path):
     report = cmp.compare(
         osp.join(data, 'train'), data, work_dir=work_dir, log=lambda _: None,
         **dict(RUN_ARGS, arch='resnet18', width=None, depth=None,
+               img_size=64, finetune_iters=0, dense=False,
                methods=['mae', 'simmim', 'conmim-abspos', 'cim']))
     assert set(report['skipped']) == {'mae', 'simmim', 'conmim-abspos',
                                       'cim'}
@@ -205,33 +318,12 @@ def test_cnn_arch_lists_unsupported_methods(data, tmp_path):
     assert '`mae`: MAE drops the masked patches' in md
     assert '`cim`: needs --cim-tokenizer' in md
     assert set(report['methods']) == {'random_init'}
+    # a ResNet has no CLS token: that column is left out
+    assert report['methods']['random_init']['per_seed'][0][
+        'knn_cls_top1'] is None and 'kNN top-1 (CLS)' not in md
     assert cmp.skip_reason('conmim', 'resnet18') is None
     assert cmp.skip_reason('mocov3', 'resnet50') is None
     assert cmp.skip_reason('a2mim', 'resnet18') is None
-
-
-def test_budget_hook_stops_at_time_limit(tmp_path, monkeypatch):
-    clock = iter([0., 10., 10.5, 40., 40.5, 70.])  # perf_counter readings
-    monkeypatch.setattr(cmp.time, 'perf_counter', lambda: next(clock))
-    budget = cmp.CompareBudgetHook(minutes=1., checkpoint_interval=100)
-    end = cmp.CompareIterEndHook()
-    runner = types.SimpleNamespace(
-        work_dir=str(tmp_path), iter=0, hooks=[budget, end],
-        train_loop=types.SimpleNamespace(stop_training=False),
-        logger=types.SimpleNamespace(info=lambda msg: None))
-    budget.before_train(runner)
-    end.before_train_epoch(runner)            # t=0
-    for step in range(3):
-        runner.iter = step
-        budget.after_train_iter(runner, step)  # t=10, 40, 70
-        if runner.train_loop.stop_training:
-            break
-        end.after_train_iter(runner, step)     # t=10.5, 40.5
-    # 10 + 29.5 + 29.5 = 69 s >= 60 s after the third iteration
-    assert runner.train_loop.stop_training and step == 2
-    assert budget.elapsed == pytest.approx(69.)
-    saved = json.load(open(tmp_path / cmp.BUDGET_FILE))['elapsed_at_iter']
-    assert saved == {'3': pytest.approx(69.)}
 
 
 def test_bad_inputs(data, tmp_path):
@@ -259,7 +351,7 @@ def test_bad_inputs(data, tmp_path):
         run(train)
     with pytest.raises(cmp.CompareError,
                        match=rf'too few train images per class for kNN with '
-                       rf'k=20: 3 class\(es\) have fewer than 20.*at most '
+                       rf'k=20: 4 class\(es\) have fewer than 20.*at most '
                        rf'{PER_CLASS}'):
         run(knn_k=20)
     with pytest.raises(cmp.CompareError,
@@ -268,6 +360,27 @@ def test_bad_inputs(data, tmp_path):
         run(img_size=36)
     with pytest.raises(cmp.CompareError, match='not divisible by 32'):
         run(arch='resnet18', img_size=48)
+    for kw, message in (
+            (dict(lr='fast'), r"--lr must be 'auto' \(each method's"),
+            (dict(lr=-1e-3), r'--lr must be > 0 and finite'),
+            (dict(finetune_iters=-1),
+             r'--finetune-iters must be an integer >= 0 \(0 switches'),
+            (dict(seeds=0), r'--seeds must be a positive integer, got 0'),
+            (dict(iters=None), r'exactly one budget'),
+            (dict(dense=False, seg_data=str(tmp_path)),
+             r'--seg-data is given without --dense'),
+            (dict(dense_iters=5), r'--dense-iters is given without --dense'),
+            (dict(dense=True, seg_data=str(tmp_path)),
+             r"no images in img_dir/train/; expected mmseg's layout")):
+        with pytest.raises(cmp.CompareError, match=message):
+            run(**kw)
+    three = tmp_path / 'three'
+    write_images(str(three / 'train'), classes=CLASSES[:3])
+    write_images(str(three / 'val'), classes=CLASSES[:3], seed=1)
+    with pytest.raises(cmp.CompareError,
+                       match=r'--dense: .* has 3 classes; the segmentation '
+                       r'mosaics need at least 4.*--seg-data'):
+        run(str(three), dense=True)
     with pytest.raises(cmp.CompareError,
                        match=r"unknown method\(s\) byol; known methods: "
                        r"conmim, conmim-abspos, a2mim, mae, simmim, mocov3"):
@@ -281,11 +394,16 @@ def test_cli_help_and_error(capsys):
     spec.loader.exec_module(cli)
     with pytest.raises(SystemExit):
         cli.parse_args(['--help'])
-    assert 'DIR/train/<class>' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'DIR/train/<class>' in out and '--finetune-iters' in out
+    assert '--seg-data' in out and "'auto'" in out
     assert cli.main(['--pretrain-data', '.', '--eval-data', '.',
                      '--iters', '1', '--methods', 'mae,dino']) == 2
     err = capsys.readouterr().err
     assert 'unknown method(s) dino' in err and 'conmim-abspos' in err
+    assert cli.main(['--pretrain-data', '.', '--eval-data', '.',
+                     '--iters', '1', '--lr', 'fast']) == 2
+    assert "--lr must be 'auto'" in capsys.readouterr().err
 
 
 def test_simmim_vit_maps_match_masked_tokens():
@@ -318,22 +436,23 @@ def test_simmim_vit_maps_match_masked_tokens():
 def test_minutes_budget_stops_the_runner(data, tmp_path):
     work_dir = str(tmp_path / 'minutes')
     args = dict(RUN_ARGS, iters=None, minutes=0.01, methods=['mae'],
-                knn_interval=0, checkpoint_interval=1000)
+                knn_interval=0, checkpoint_interval=1000, finetune_iters=0,
+                dense=False)
     report = cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
                          log=lambda _: None, **args)
     row = report['methods']['mae']['per_seed'][0]
     result = json.load(open(osp.join(work_dir, 'mae', 'pretrain.json')))
     assert result['stopped_by'] == row['stopped_by'] == 'minutes'
     # stopped by the hook at 0.6 s of training, long before max_iters
-    assert 1 <= result['iterations'] < cmp.MINUTES_MAX_ITERS
+    assert 1 <= result['iterations'] < MINUTES_MAX_ITERS
     assert 0.6 <= result['train_seconds']
-    saved = json.load(open(osp.join(work_dir, 'mae', cmp.BUDGET_FILE)))
+    saved = json.load(open(osp.join(work_dir, 'mae', BUDGET_FILE)))
     assert saved['elapsed_at_iter'] == {
         str(result['iterations']): pytest.approx(result['train_seconds'],
                                                  abs=0.01)}
     md = open(osp.join(work_dir, 'report.md')).read()
     assert '0.01 minutes of training per method' in md
-    assert md.split('`mae`')[1].split('\n')[0].rstrip().endswith(
+    assert md.split('| `mae` ')[1].split('\n')[0].rstrip().endswith(
         f'| {result["iterations"]} |')
 
 
@@ -343,16 +462,3 @@ def test_method_labels_name_the_setting():
                                                    'vit-small')
     assert cmp.method_label('conmim', 'resnet50') == \
         'ConMIM on a ResNet (ConMIMCNN)'
-
-
-def test_eta_counts_pretrainings_and_random_inits_separately():
-    """Hand-computed: two pre-trainings of 200 s and 100 s done (mean 150),
-    one random init of 4 s done; left: one random init and two methods."""
-    from mmconmim.evaluation.compare import RANDOM_INIT, estimate_remaining
-    done = {True: [4.], False: [200., 100.]}
-    assert estimate_remaining(done, [RANDOM_INIT, 'mae', 'mocov3']) == \
-        4. + 2 * 150.
-    assert estimate_remaining(done, []) == 0.
-    # nothing measured yet for a pending kind: no guess
-    assert estimate_remaining({True: [4.]}, ['mae']) is None
-    assert estimate_remaining({}, [RANDOM_INIT]) is None

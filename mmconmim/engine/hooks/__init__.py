@@ -1,4 +1,5 @@
 from .checkpoint_hook import SafeCheckpointHook, atomic_write
+from .compare_budget_hook import CompareBudgetHook, CompareIterEndHook
 from .knn_eval_hook import KNNEvalHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .rng_state_hook import TorchRNGStateHook
@@ -9,3 +10,4 @@ __all__ = [
     'TorchRNGStateHook', 'atomic_write'
 ]
 __all__ += ['TrainDataCheckHook']
+__all__ += ['CompareBudgetHook', 'CompareIterEndHook']
