@@ -8,6 +8,7 @@
 # unexpected key. The same hook resizes the per-layer relative position
 # tables (27^2 -> 63^2 entries; mmconmim's compat layer makes that work on
 # SciPy >= 1.14).
-_base_ = '../../benchmarks/mmsegmentation/upernet_vit-base-p16_8xb2-160k_ade20k-512x512.py'  # noqa: E501
+_base_ = '../../conmim/benchmarks/' \
+    'upernet_vit-base-p16_conmim-pre_8xb2-160k_ade20k-512x512.py'
 
 model = dict(backbone=dict(use_abs_pos_emb=True))

@@ -1,8 +1,8 @@
 # COCO Mask R-CNN (ViTDet-style) on a CIM-pre-trained ViT-B/16 enhancer: the
 # shared ViT-B/16 COCO recipe with the CIM enhancer weights (export them with
 # tools/model_converters/export_backbone.py, see the ADE20K config).
-_base_ = '../../benchmarks/mmdetection/' \
-    'mask-rcnn_vit-base-p16_fpn_8xb2-1x_coco.py'
+_base_ = '../../conmim/benchmarks/' \
+    'mask-rcnn_vit-base-p16_conmim-pre_fpn_8xb2-1x_coco.py'
 
 model = dict(
     backbone=dict(
