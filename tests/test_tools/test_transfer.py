@@ -447,3 +447,40 @@ def test_official_converter_tool_reads_an_official_style_file(tmp_path):
     assert torch.equal(converted['neck.bn2.running_var'],
                        official['projectors.7.running_var'])
 
+
+def test_transfer_demo_runs_both_inits_and_draws_them(pretrained, tmp_path):
+    """tools/transfer_demo.py end to end (segmentation only, 2 iterations,
+    tiny mosaics): the export goes into the pretrained run only, both runs
+    are evaluated, the table and the picture are written."""
+    import json
+    work = tmp_path / 'demo'
+    proc = run_tool(['tools/transfer_demo.py', '--checkpoint',
+                     pretrained['ckpt'], '--work-dir', str(work), '--tasks',
+                     'seg', '--iters', '2', '--crops-per-class', '2',
+                     '--train-mosaics', '4', '--val-mosaics', '2',
+                     '--pictures', '2'])
+    assert PRETRAINED_LOADED.search((work / 'seg_pretrained.log').read_text())
+    assert not PRETRAINED_LOADED.search(
+        (work / 'seg_random.log').read_text())
+    results = json.loads((work / 'results.json').read_text())
+    table = (work / 'results.md').read_text()
+    cells = [f"{results['seg'][init]['mIoU']:.1f}"
+             for init in ('pretrained', 'random')]
+    assert f'| UperNet (mmseg) | mIoU | {cells[0]} | {cells[1]} |' in table
+    assert table in proc.stdout
+    assert [results['seg'][i]['iteration'] for i in ('pretrained',
+                                                     'random')] == [2, 2]
+    # named with the backbone checkpoint and the fine-tuning iteration
+    picture = work / 'seg_predictions_pretrain-iter_2_finetuned-iter_2.png'
+    assert results['pictures'] == [str(picture)] and picture.is_file()
+    assert re.search(r'ETA \d+:\d\d', proc.stdout)
+
+
+def test_transfer_demo_without_a_checkpoint_says_how_to_make_one(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        'transfer_demo', osp.join(REPO_ROOT, 'tools/transfer_demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.REPO = str(tmp_path)  # no work_dirs/conmim_demo* there
+    with pytest.raises(SystemExit, match=r'bash tools/run_demo.sh'):
+        module.find_demo_checkpoint()
