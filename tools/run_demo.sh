@@ -9,8 +9,28 @@
 # is kept). A WORK_DIR you name that holds an earlier run is refused by
 # tools/train.py; add --resume or --overwrite
 # (e.g. bash tools/run_demo.sh work_dirs/conmim_demo --overwrite).
+#
+#   bash tools/run_demo.sh transfer [tools/transfer_demo.py args...]
+# continues from the newest demo checkpoint (running the demo above first
+# when there is none): exports its teacher and fine-tunes it, and a random
+# init of the same backbone, with UperNet (mmsegmentation) and Mask R-CNN
+# (mmdetection) on mosaics of the demo photos; prints mIoU / box AP / mask AP
+# and draws the predictions (work_dirs/conmim_demo_transfer/, see
+# docs/transfer.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+if [ "${1:-}" = transfer ]; then
+  shift
+  bash tools/bootstrap.sh
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+  if ! ls work_dirs/conmim_demo*/last_checkpoint >/dev/null 2>&1; then
+    case " $* " in *" --checkpoint "*) ;; *)
+      echo "no demo checkpoint yet: running the pre-training demo first"
+      bash "${BASH_SOURCE[0]}" ;;
+    esac
+  fi
+  exec .venv/bin/python tools/transfer_demo.py "$@"
+fi
 if [ $# -ge 1 ]; then
   WORK_DIR=$1
   shift

@@ -11,7 +11,7 @@ crops of different classes, every pixel labelled with its crop's class
 ``EncoderDecoder`` with mmengine's runner in mmseg's scope (as
 ``tools/benchmarks/mmsegmentation`` and mmseg's own ``tools/train.py`` do),
 the backbone loaded with ``init_cfg=dict(type='Pretrained', ...)`` as in
-configs/benchmarks/mmsegmentation/, and reports mIoU on the val split:
+configs/conmim/benchmarks/ (upernet_*_conmim-pre_*), and reports mIoU on the val split:
 
 * ``linear``: frozen backbone (no drop path, its final norm as pre-trained)
   and a linear head, a 1x1 convolution on the last feature map (mmseg

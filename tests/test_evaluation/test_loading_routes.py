@@ -41,10 +41,10 @@ from tests.fixtures.transfer_data import (make_ade20k, make_class_folders,
 
 FINETUNE = osp.join(REPO_ROOT, 'configs/conmim/benchmarks/'
                     'vit-base-p16_conmim-pre_8xb128-coslr-100e_in1k.py')
-SEG = osp.join(REPO_ROOT, 'configs/benchmarks/mmsegmentation/'
-               'upernet_vit-base-p16_8xb2-160k_ade20k-512x512.py')
-DET = osp.join(REPO_ROOT, 'configs/benchmarks/mmdetection/'
-               'mask-rcnn_vit-base-p16_fpn_8xb2-1x_coco.py')
+SEG = osp.join(REPO_ROOT, 'configs/conmim/benchmarks/'
+               'upernet_vit-base-p16_conmim-pre_8xb2-160k_ade20k-512x512.py')
+DET = osp.join(REPO_ROOT, 'configs/conmim/benchmarks/'
+               'mask-rcnn_vit-base-p16_conmim-pre_fpn_8xb2-1x_coco.py')
 SEG_R50 = osp.join(REPO_ROOT, 'configs/a2mim/benchmarks/'
                    'upernet_r50_a2mim-pre_4xb4-160k_ade20k-512x512.py')
 DET_R50 = osp.join(REPO_ROOT, 'configs/cim/benchmarks/'

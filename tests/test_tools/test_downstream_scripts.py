@@ -179,15 +179,15 @@ def test_mim_route_runs_mmsegs_own_scripts_on_cpu(tmp_path):
     exported weights, and pass --show-dir through to mmseg's visualiser; the
     pkg_resources deprecation warnings of the mmseg:: bases are gone."""
     from tests.fixtures.helpers import run_tool
-    from tests.test_tools.test_transfer import (PRETRAINED_LOADED, SEG,
+    from tests.test_tools.test_transfer import (DEMO_SEG, PRETRAINED_LOADED,
                                                 SEG_CFG)
-    from tests.fixtures.transfer_data import make_ade20k
+    from tests.fixtures.transfer_data import make_photo_mosaics
     assert shutil.which('mim', path=osp.dirname(sys.executable)), \
         "openmim's mim is not installed (tools/bootstrap.sh installs it)"
     pretrained = demo_export(tmp_path)
-    data = make_ade20k(str(pretrained['root'] / 'ade_mim'))
+    data = make_photo_mosaics(str(pretrained['root'] / 'mosaics'), val=4)
     path = pretrained['root'] / 'seg_mim.py'
-    path.write_text(SEG_CFG.format(base=SEG, ckpt='', data=data))
+    path.write_text(SEG_CFG.format(base=DEMO_SEG, ckpt='', data=data))
     work = str(pretrained['root'] / 'seg_mim_work')
     proc = run_tool(
         ['bash', 'tools/benchmarks/mmsegmentation/dist_train.sh', str(path),
@@ -209,7 +209,7 @@ def test_mim_route_runs_mmsegs_own_scripts_on_cpu(tmp_path):
     log = proc.stdout + proc.stderr
     assert 'mmseg/.mim/tools/test.py' in log, log[-3000:]
     assert re.search(r'mIoU: [\d.]+', log), log[-3000:]
-    # mmseg's visualiser drew the 4 validation images
+    # mmseg's visualiser drew the 4 validation mosaics
     pngs = glob.glob(osp.join(shown, '**', '*.png'), recursive=True)
     assert len(pngs) == 4, log[-3000:]
 

@@ -1,6 +1,7 @@
 """A ConMIM demo checkpoint travels through export into mmpretrain
 fine-tuning, mmseg UperNet and mmdet Mask R-CNN built from the shipped
-configs (shrunk to the demo backbone), and trains there for 2 iterations."""
+configs (the transfer demo's configs/demo/*_conmim-demo_* for the dense
+tasks), and trains there for 2 iterations on the demo's photo mosaics."""
 import glob
 import importlib
 import importlib.util
@@ -18,17 +19,17 @@ from tests.fixtures.checkpoints import load_prefixed_state
 from tests.fixtures.helpers import REPO_ROOT, free_port, run_tool
 from mmconmim.utils.export import (mmpretrain_to_official,
                                    official_to_mmpretrain)
-from tests.fixtures.transfer_data import (make_ade20k, make_class_folders,
-                                          make_coco)
+from tests.fixtures.transfer_data import (make_class_folders,
+                                          make_photo_mosaics)
 
 FINETUNE = osp.join(REPO_ROOT, 'configs/conmim/benchmarks/'
                     'vit-base-p16_conmim-pre_8xb128-coslr-100e_in1k.py')
 LINEAR = osp.join(REPO_ROOT, 'configs/conmim/benchmarks/'
                   'vit-base-p16_conmim-pre_8xb2048-linear-coslr-90e_in1k.py')
-SEG = osp.join(REPO_ROOT, 'configs/benchmarks/mmsegmentation/'
-               'upernet_vit-base-p16_8xb2-160k_ade20k-512x512.py')
-DET = osp.join(REPO_ROOT, 'configs/benchmarks/mmdetection/'
-               'mask-rcnn_vit-base-p16_fpn_8xb2-1x_coco.py')
+SEG = osp.join(REPO_ROOT, 'configs/conmim/benchmarks/'
+               'upernet_vit-base-p16_conmim-pre_8xb2-160k_ade20k-512x512.py')
+DET = osp.join(REPO_ROOT, 'configs/conmim/benchmarks/'
+               'mask-rcnn_vit-base-p16_conmim-pre_fpn_8xb2-1x_coco.py')
 NUM_LAYERS = 4  # the demo backbone (configs/demo/conmim_demo.py)
 DEMO_BACKBONE = '''
         arch=dict(_delete_=True, embed_dims=128, num_layers=4, num_heads=4,
@@ -72,98 +73,28 @@ log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 ''' % DEMO_BACKBONE
 
+# The transfer demo configs (configs/demo/*_conmim-demo_*: the benchmark
+# configs with the demo backbone), pointed at small photo mosaics, for 2
+# iterations.
+DEMO_SEG = osp.join(REPO_ROOT, 'configs/demo/upernet_conmim-demo_1xb8-'
+                    '200iters_photo-mosaics-64x64.py')
+DEMO_DET = osp.join(REPO_ROOT, 'configs/demo/mask-rcnn_conmim-demo_fpn_'
+                    '1xb8-200iters_photo-mosaics-64x64.py')
 SEG_CFG = '''
 _base_ = '{base}'
-crop_size = (64, 64)
-norm_cfg = dict(type='BN', requires_grad=True)  # SyncBN is GPU-only
-model = dict(
-    data_preprocessor=dict(size=crop_size),
-    backbone=dict(img_size=crop_size, out_indices=(0, 1, 2, 3), %s),
-    neck=dict(embed_dim=128),
-    decode_head=dict(in_channels=[128] * 4, channels=32, norm_cfg=norm_cfg),
-    auxiliary_head=dict(in_channels=128, channels=16, norm_cfg=norm_cfg),
-    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(48, 48)))
-optim_wrapper = dict(paramwise_cfg=dict(num_layers=4))
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(128, 64), ratio_range=(0.5, 2.0),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(128, 64), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
-train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root='{data}', pipeline=train_pipeline))
-val_dataloader = dict(
-    num_workers=0, persistent_workers=False,
-    dataset=dict(data_root='{data}', pipeline=test_pipeline))
+model = dict(backbone=dict(init_cfg=dict(checkpoint='{ckpt}')))
+train_dataloader = dict(batch_size=2, dataset=dict(data_root='{data}'))
+val_dataloader = dict(dataset=dict(data_root='{data}'))
 test_dataloader = val_dataloader
 train_cfg = dict(max_iters=2, val_interval=2)
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False,
                         begin=0, end=2)]
 default_hooks = dict(checkpoint=dict(interval=2), logger=dict(interval=1))
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-''' % DEMO_BACKBONE
-
-DET_CFG = '''
-_base_ = '{base}'
-image_size = (64, 64)
-model = dict(
-    backbone=dict(img_size=image_size, out_indices=(3, ), %s),
-    neck=dict(in_channels=128),
-    roi_head=dict(bbox_head=dict(num_classes=2), mask_head=dict(num_classes=2)))
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomResize', scale=image_size, ratio_range=(0.8, 1.25),
-         keep_ratio=True),
-    dict(type='RandomCrop', crop_type='absolute_range', crop_size=image_size,
-         recompute_bbox=True, allow_negative_crop=True),
-    dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
-                                          'img_shape', 'scale_factor'))
-]
-metainfo = dict(classes=('person', 'car'))
-train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root='{data}', ann_file='instances.json',
-                 data_prefix=dict(img='images/'), metainfo=metainfo,
-                 pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root='{data}', ann_file='instances.json',
-                 data_prefix=dict(img='images/'), metainfo=metainfo,
-                 pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file='{data}/instances.json', metric=['bbox', 'segm'])
+'''
+DET_CFG = SEG_CFG + '''
+val_evaluator = dict(ann_file='{data}/annotations/instances_val.json')
 test_evaluator = val_evaluator
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=2,
-                 val_interval=2)
-param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False,
-                        begin=0, end=2)]
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2),
-                     logger=dict(interval=1))
-log_processor = dict(by_epoch=False)
-env_cfg = dict(dist_cfg=dict(backend='gloo'))
-''' % DEMO_BACKBONE
+'''
 
 
 # mmengine's PretrainedInit log line: the export went into the backbone.
@@ -190,6 +121,11 @@ def pretrained(tmp_path_factory):
     out = str(root / 'backbone.pth')
     run_tool(['tools/model_converters/export_backbone.py', ckpt, out])
     return dict(root=root, ckpt=ckpt, out=out)
+
+
+@pytest.fixture(scope='module')
+def mosaics(tmp_path_factory):
+    return make_photo_mosaics(str(tmp_path_factory.mktemp('mosaics')))
 
 
 def write_config(pretrained, name, template, base, data):
@@ -293,7 +229,8 @@ def test_classifier_backbone_loads_the_export(pretrained, tmp_path):
 
 def test_segmentor_backbone_loads_the_export(pretrained, tmp_path):
     from mmseg.registry import MODELS
-    path = write_config(pretrained, 'seg.py', SEG_CFG, SEG, str(tmp_path))
+    path = write_config(pretrained, 'seg.py', SEG_CFG, DEMO_SEG,
+                        str(tmp_path))
     cfg = Config.fromfile(path)
     missing, unexpected = check_backbone_loads_export(
         _factory(MODELS, cfg.model.backbone, 'mmseg'), pretrained['out'])
@@ -303,7 +240,8 @@ def test_segmentor_backbone_loads_the_export(pretrained, tmp_path):
 
 def test_detector_backbone_loads_the_export(pretrained, tmp_path):
     from mmdet.registry import MODELS
-    path = write_config(pretrained, 'det.py', DET_CFG, DET, str(tmp_path))
+    path = write_config(pretrained, 'det.py', DET_CFG, DEMO_DET,
+                        str(tmp_path))
     cfg = Config.fromfile(path)
     missing, unexpected = check_backbone_loads_export(
         _factory(MODELS, cfg.model.backbone, 'mmdet'), pretrained['out'])
@@ -322,9 +260,9 @@ def test_finetune_runner_trains_and_evaluates(pretrained):
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
 
 
-def test_mmseg_runner_trains_with_mmsegs_own_train_script(pretrained):
-    data = make_ade20k(str(pretrained['root'] / 'ade'))
-    path = write_config(pretrained, 'seg_run.py', SEG_CFG, SEG, data)
+def test_mmseg_runner_trains_with_mmsegs_own_train_script(pretrained,
+                                                          mosaics):
+    path = write_config(pretrained, 'seg_run.py', SEG_CFG, DEMO_SEG, mosaics)
     work = str(pretrained['root'] / 'seg_work')
     proc = run_tool([upstream_train_script('mmseg'), path, '--work-dir',
                      work])
@@ -334,9 +272,8 @@ def test_mmseg_runner_trains_with_mmsegs_own_train_script(pretrained):
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
 
 
-def test_mmdet_runner_trains_and_runs_coco_metric(pretrained):
-    data = make_coco(str(pretrained['root'] / 'coco'))
-    path = write_config(pretrained, 'det_run.py', DET_CFG, DET, data)
+def test_mmdet_runner_trains_and_runs_coco_metric(pretrained, mosaics):
+    path = write_config(pretrained, 'det_run.py', DET_CFG, DEMO_DET, mosaics)
     work = str(pretrained['root'] / 'det_work')
     proc = run_tool([upstream_train_script('mmdet'), path, '--work-dir',
                      work])
@@ -430,13 +367,12 @@ def test_official_layout_converter_round_trips():
 
 
 DOWNSTREAM_CONFIGS = sorted(
-    glob.glob(osp.join(REPO_ROOT, 'configs/benchmarks/*/*.py')) +
     glob.glob(osp.join(REPO_ROOT, 'configs/*/benchmarks/*.py')))
 
 
 def test_every_downstream_config_is_covered():
     names = [osp.relpath(p, REPO_ROOT) for p in DOWNSTREAM_CONFIGS]
-    # ConMIM/generic ViT (11), A2MIM (9), CIM (4)
+    # ConMIM ViT (11), A2MIM (9), CIM (4)
     assert len(names) == 24, names
 
 
@@ -478,11 +414,11 @@ def test_full_size_downstream_configs_build(path):
         assert out.shape == (1, 150, 128, 128)
 
 
-def test_benchmark_wrapper_passes_the_pretrained_weights(pretrained):
-    data = make_ade20k(str(pretrained['root'] / 'ade_wrapper'))
+def test_benchmark_wrapper_passes_the_pretrained_weights(pretrained,
+                                                         mosaics):
     path = pretrained['root'] / 'seg_wrapper.py'
     # no checkpoint in the config: the wrapper must inject it
-    path.write_text(SEG_CFG.format(base=SEG, ckpt='', data=data))
+    path.write_text(SEG_CFG.format(base=DEMO_SEG, ckpt='', data=mosaics))
     work = str(pretrained['root'] / 'seg_wrapper_work')
     proc = run_tool(
         ['bash', 'tools/benchmarks/mmsegmentation/dist_train.sh', str(path),
@@ -510,3 +446,41 @@ def test_official_converter_tool_reads_an_official_style_file(tmp_path):
                        official['blocks.1.mlp.fc1.weight'])
     assert torch.equal(converted['neck.bn2.running_var'],
                        official['projectors.7.running_var'])
+
+
+def test_transfer_demo_runs_both_inits_and_draws_them(pretrained, tmp_path):
+    """tools/transfer_demo.py end to end (segmentation only, 2 iterations,
+    tiny mosaics): the export goes into the pretrained run only, both runs
+    are evaluated, the table and the picture are written."""
+    import json
+    work = tmp_path / 'demo'
+    proc = run_tool(['tools/transfer_demo.py', '--checkpoint',
+                     pretrained['ckpt'], '--work-dir', str(work), '--tasks',
+                     'seg', '--iters', '2', '--crops-per-class', '2',
+                     '--train-mosaics', '4', '--val-mosaics', '2',
+                     '--pictures', '2'])
+    assert PRETRAINED_LOADED.search((work / 'seg_pretrained.log').read_text())
+    assert not PRETRAINED_LOADED.search(
+        (work / 'seg_random.log').read_text())
+    results = json.loads((work / 'results.json').read_text())
+    table = (work / 'results.md').read_text()
+    cells = [f"{results['seg'][init]['mIoU']:.1f}"
+             for init in ('pretrained', 'random')]
+    assert f'| UperNet (mmseg) | mIoU | {cells[0]} | {cells[1]} |' in table
+    assert table in proc.stdout
+    assert [results['seg'][i]['iteration'] for i in ('pretrained',
+                                                     'random')] == [2, 2]
+    # named with the backbone checkpoint and the fine-tuning iteration
+    picture = work / 'seg_predictions_pretrain-iter_2_finetuned-iter_2.png'
+    assert results['pictures'] == [str(picture)] and picture.is_file()
+    assert re.search(r'ETA \d+:\d\d', proc.stdout)
+
+
+def test_transfer_demo_without_a_checkpoint_says_how_to_make_one(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        'transfer_demo', osp.join(REPO_ROOT, 'tools/transfer_demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.REPO = str(tmp_path)  # no work_dirs/conmim_demo* there
+    with pytest.raises(SystemExit, match=r'bash tools/run_demo.sh'):
+        module.find_demo_checkpoint()

@@ -11,7 +11,8 @@
 # Mixed precision (fp16 with dynamic loss scaling), as the reference
 # (A2MIM seg_mmsegmentation upernet_mae_base_8x2_512x512_160k_ade20k.py,
 # MAE's protocol) trains in fp16.
-_base_ = '../../benchmarks/mmsegmentation/upernet_vit-base-p16_8xb2-160k_ade20k-512x512.py'  # noqa: E501
+_base_ = '../../conmim/benchmarks/' \
+    'upernet_vit-base-p16_conmim-pre_8xb2-160k_ade20k-512x512.py'
 
 model = dict(backbone=dict(use_abs_pos_emb=True))
 

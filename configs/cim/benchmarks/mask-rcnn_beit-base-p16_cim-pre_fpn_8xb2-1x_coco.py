@@ -4,8 +4,8 @@
 # tools/model_converters/export_backbone.py, see the ADE20K config). No
 # COCO number of the paper is confirmed; not measured here. The vanilla
 # enhancer: mask-rcnn_vit-base-p16_cim-pre_fpn_8xb2-1x_coco.py.
-_base_ = '../../benchmarks/mmdetection/' \
-    'mask-rcnn_vit-base-p16_fpn_8xb2-1x_coco.py'
+_base_ = '../../conmim/benchmarks/' \
+    'mask-rcnn_vit-base-p16_conmim-pre_fpn_8xb2-1x_coco.py'
 
 model = dict(
     backbone=dict(

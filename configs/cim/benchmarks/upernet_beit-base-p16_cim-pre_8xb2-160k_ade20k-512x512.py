@@ -8,8 +8,8 @@
 #       data/cim/cim_beit-base-p16_enhancer.pth
 # The export keeps only `backbone.*` (the enhancer); the generator, the dVAE
 # and the heads are dropped.
-_base_ = '../../benchmarks/mmsegmentation/' \
-    'upernet_vit-base-p16_8xb2-160k_ade20k-512x512.py'
+_base_ = '../../conmim/benchmarks/' \
+    'upernet_vit-base-p16_conmim-pre_8xb2-160k_ade20k-512x512.py'
 
 model = dict(
     backbone=dict(

@@ -7,10 +7,18 @@ max-pooling (x0.5); project each to ``out_channels`` with a 1x1 and a 3x3
 convolution (each followed by a norm), and add further levels by stride-2
 subsampling of the coarsest one (P6 for the RPN). No top-down pathway.
 
+The pyramid is designed for 16-px patches. For another patch size P the same
+scale factors give other strides (P/4 ... P/0.5), which no longer match the
+RPN anchor strides and RoI extractor strides of mmdet's configs (4-64); the
+neck therefore takes the backbone's ``patch_size``, reports its
+``out_strides`` and warns when P is not 16 (16/P times ViTDet's factors, e.g.
+(2, 1, 0.5, 0.25) for P = 8, keep the strides).
+
 mmdet 3.3.0 has no such neck (ViTDet lives in the git repository's
 ``projects/`` only), so mmconmim registers it; mmdet configs use it as
 ``type='mmconmim.SimpleFeaturePyramid'``.
 """
+import warnings
 from typing import Sequence, Tuple
 
 import torch
@@ -38,13 +46,16 @@ class SimpleFeaturePyramid(BaseModule):
         in_channels (int): Channels of the backbone's (last) feature map.
         out_channels (int): Channels of every output level. Defaults to 256.
         scale_factors (Sequence[float]): Resampling of the input map, one
-            output level each, from fine to coarse. Supported: 4, 2, 1, 0.5.
-            Defaults to (4, 2, 1, 0.5): strides 4, 8, 16, 32 for a stride-16
-            ViT.
+            output level each, from fine to coarse. Supported: 4, 2, 1, 0.5,
+            0.25. Defaults to (4, 2, 1, 0.5): strides 4, 8, 16, 32 for a
+            stride-16 ViT.
         num_outs (int): Number of outputs; levels beyond
             ``len(scale_factors)`` are stride-2 max-pools of the last one.
             Defaults to 5.
         norm_cfg (dict): Norm after each convolution. Defaults to ``LN2d``.
+        patch_size (int): The backbone's patch size (the stride of its
+            feature map), used for ``out_strides`` and the warning above.
+            Defaults to 16.
     """
 
     def __init__(self,
@@ -53,6 +64,7 @@ class SimpleFeaturePyramid(BaseModule):
                  scale_factors: Sequence[float] = (4.0, 2.0, 1.0, 0.5),
                  num_outs: int = 5,
                  norm_cfg: dict = dict(type='LN2d'),
+                 patch_size: int = 16,
                  init_cfg=None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_outs < len(scale_factors):
@@ -60,6 +72,23 @@ class SimpleFeaturePyramid(BaseModule):
                 f'SimpleFeaturePyramid: num_outs={num_outs} is smaller than '
                 f'the {len(scale_factors)} scale_factors')
         self.num_outs = num_outs
+        self.patch_size = patch_size
+        strides = [patch_size / scale for scale in scale_factors]
+        while len(strides) < num_outs:
+            strides.append(strides[-1] * 2)
+        #: stride of each output level in input pixels
+        self.out_strides = tuple(
+            int(s) if float(s).is_integer() else s for s in strides)
+        if patch_size != 16:
+            warnings.warn(
+                f'SimpleFeaturePyramid: patch_size={patch_size}, not the 16 '
+                f"ViTDet's pyramid is designed for: scale_factors "
+                f'{tuple(scale_factors)} give output strides '
+                f'{self.out_strides}; the RPN anchor strides and the RoI '
+                f'extractors\' featmap_strides must be these (mmdet\'s '
+                f'defaults: 4, 8, 16, 32, 64). Scale factors 16/patch_size '
+                f"times ViTDet's (4, 2, 1, 0.5) keep them, e.g. "
+                f'(2, 1, 0.5, 0.25) for 8-px patches.')
         self.stages = nn.ModuleList()
         for scale in scale_factors:
             resample, channels = self._resample(scale, in_channels, norm_cfg)
@@ -86,10 +115,11 @@ class SimpleFeaturePyramid(BaseModule):
                                        stride=2)], channels // 2
         if scale == 1.0:
             return [], channels
-        if scale == 0.5:
-            return [nn.MaxPool2d(2, stride=2)], channels
+        if scale in (0.5, 0.25):
+            stride = int(1 / scale)
+            return [nn.MaxPool2d(stride, stride=stride)], channels
         raise ValueError(f'SimpleFeaturePyramid: unsupported scale factor '
-                         f'{scale} (use 4, 2, 1 or 0.5)')
+                         f'{scale} (use 4, 2, 1, 0.5 or 0.25)')
 
     def forward(self, inputs: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
         x = inputs[-1]

@@ -1,6 +1,6 @@
 # ADE20K UperNet on a pre-trained ViT-S/16 (deit-small, 384 wide); see the
 # ViT-B config. The paper's exact ViT-S ADE20K settings are not confirmed.
-_base_ = './upernet_vit-base-p16_8xb2-160k_ade20k-512x512.py'
+_base_ = './upernet_vit-base-p16_conmim-pre_8xb2-160k_ade20k-512x512.py'
 
 embed_dims = 384
 model = dict(

@@ -69,9 +69,12 @@ train_dataloader = dict(batch_size=2)
 val_dataloader = dict(batch_size=1)
 test_dataloader = val_dataloader
 
-# crash-safe checkpoints, and stop at the first NaN/Inf loss
+# crash-safe checkpoints, stop at the first NaN/Inf loss, and refuse a
+# checkpoint, neck or pipeline whose patch size, position embedding or input
+# size does not fit the ViT before the first iteration
 default_hooks = dict(checkpoint=dict(type='mmconmim.SafeCheckpointHook'))
 custom_hooks = [
     dict(type='mmconmim.NonFiniteLossHook'),
-    dict(type='mmconmim.TorchRNGStateHook')
+    dict(type='mmconmim.TorchRNGStateHook'),
+    dict(type='mmconmim.ViTGeometryCheckHook')
 ]

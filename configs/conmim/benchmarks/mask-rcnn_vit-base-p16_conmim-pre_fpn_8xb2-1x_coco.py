@@ -113,9 +113,12 @@ param_scheduler = [
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
-# crash-safe checkpoints, and stop at the first NaN/Inf loss
+# crash-safe checkpoints, stop at the first NaN/Inf loss, and refuse a
+# checkpoint, neck or pipeline whose patch size, position embedding or input
+# size does not fit the ViT before the first iteration
 default_hooks = dict(checkpoint=dict(type='mmconmim.SafeCheckpointHook'))
 custom_hooks = [
     dict(type='mmconmim.NonFiniteLossHook'),
-    dict(type='mmconmim.TorchRNGStateHook')
+    dict(type='mmconmim.TorchRNGStateHook'),
+    dict(type='mmconmim.ViTGeometryCheckHook')
 ]

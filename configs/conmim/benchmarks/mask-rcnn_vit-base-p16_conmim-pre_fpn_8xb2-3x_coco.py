@@ -1,5 +1,5 @@
 # The 1x recipe trained 3x longer: 36 epochs, steps at epochs 27 and 33.
-_base_ = './mask-rcnn_vit-base-p16_fpn_8xb2-1x_coco.py'
+_base_ = './mask-rcnn_vit-base-p16_conmim-pre_fpn_8xb2-1x_coco.py'
 
 max_epochs = 36
 train_cfg = dict(max_epochs=max_epochs)
