@@ -145,10 +145,13 @@ train_cfg = dict(max_epochs=max_epochs)
 # lr 1e-4 is for 64 images per step (8 GPUs x 8)
 auto_scale_lr = dict(enable=False, base_batch_size=64)
 
-# crash-safe checkpoints, and stop at the first NaN/Inf loss
+# crash-safe checkpoints, stop at the first NaN/Inf loss, and refuse a
+# checkpoint, neck or pipeline whose patch size, position embedding or input
+# size does not fit the ViT before the first iteration
 default_hooks = dict(
     checkpoint=dict(type='mmconmim.SafeCheckpointHook', max_keep_ckpts=2))
 custom_hooks = [
     dict(type='mmconmim.NonFiniteLossHook'),
-    dict(type='mmconmim.TorchRNGStateHook')
+    dict(type='mmconmim.TorchRNGStateHook'),
+    dict(type='mmconmim.ViTGeometryCheckHook')
 ]
