@@ -67,6 +67,14 @@ def parse_args():
     parser.add_argument('--abs-pos-emb', action='store_true',
                         help='control run, NOT the paper setting: add an '
                         'absolute position embedding (as the CPU demo does)')
+    parser.add_argument('--negatives', default='image',
+                        choices=('image', 'batch'),
+                        help="DenoisingContrastLoss negatives; 'batch' is "
+                        'the small-data fix of docs/conmim_small_scale.md, '
+                        'NOT the paper')
+    parser.add_argument('--mask-pos-scale', type=float, default=0.,
+                        help='ConMIMViT mask_token_pos_scale (> 0: sin-cos '
+                        'code on the mask tokens only; NOT the paper)')
     parser.add_argument('--data-root', default=osp.join(
         REPO_ROOT, 'data', 'demo', 'images'))
     parser.add_argument('--out', default=osp.join(
@@ -111,6 +119,13 @@ def plot_curve(result: dict, out_png: str) -> None:
     bottom.set_xlabel('iteration')
     pos = 'WITH absolute position embedding (control)' if args.get(
         'abs_pos_emb') else 'paper setting: no absolute position embedding'
+    fix = []
+    if args.get('negatives', 'image') != 'image':
+        fix.append(f"negatives={args['negatives']}")
+    if args.get('mask_pos_scale'):
+        fix.append(f"mask-token pos. code x{args['mask_pos_scale']}")
+    if fix:
+        pos += ' + ' + ', '.join(fix) + ' (NOT the paper)'
     fig.suptitle(
         f'ConMIM {pos}\n{args["img_size"]} px, {args["patch_size"]}-px '
         f'patches, ViT {args["embed_dims"]} x {args["num_layers"]}, batch '
@@ -139,6 +154,7 @@ def build_model(args):
             use_abs_pos_emb=args.abs_pos_emb,
             use_rel_pos_bias=False,
             use_shared_rel_pos_bias=True,
+            mask_token_pos_scale=args.mask_pos_scale,
             final_norm=True,
             out_type='raw',
             out_indices=-1),
@@ -149,7 +165,8 @@ def build_model(args):
             with_last_bn_affine=False, with_avg_pool=False,
             norm_cfg=dict(type='BN1d')),
         head=dict(type='MIMHead',
-                  loss=dict(type='DenoisingContrastLoss', temperature=0.1)),
+                  loss=dict(type='DenoisingContrastLoss', temperature=0.1,
+                            negatives=args.negatives)),
         momentum=0.004,
         end_momentum=0.,
         data_preprocessor=dict(
