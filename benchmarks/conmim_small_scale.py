@@ -90,6 +90,8 @@ def parse_args(argv=None):
     p.add_argument('--plot', nargs='+', metavar='JSON',
                    help='only plot recorded runs (one figure)')
     p.add_argument('--plot-out', help='PNG for --plot')
+    p.add_argument('--table', nargs='+', metavar='JSON',
+                   help='only print the markdown trials table of runs')
     p.add_argument('--plot-keys', default='knn_avg,loss_running,pos_probe,'
                    'loss_xteacher,erank_pooled,grad_norm')
     return p.parse_args(argv)
@@ -621,10 +623,59 @@ def plot(paths, out, keys, title=None):
     print(f'written {out}')
 
 
+SETTING_KEYS = (('abs_pos_emb', True, 'abs. pos.'),
+                ('negatives', 'batch', "negatives='batch'"),
+                ('center_targets', True, 'centred targets'),
+                ('mask_pos_scale', None, 'mask-token pos. code'),
+                ('rel_pos_init_std', None, 'rel-pos table init'))
+DEFAULTS = dict(lr=2e-3, warmup=30, momentum=0.004, crop_min=0.08,
+                batch_size=32, layer_scale=0.1, proj_layers=3)
+
+
+def setting_of(args):
+    """A run's setting in words: paper backbone / abs. pos. plus every
+    option and knob that differs from the demo's defaults."""
+    if args.get('random_vit'):
+        return 'random plain ViT (compare tool row)'
+    words = []
+    for key, on, label in SETTING_KEYS:
+        value = args.get(key)
+        if (on is None and value) or (on is not None and value == on):
+            words.append(label if on is not None else f'{label} {value}')
+    for key, default in DEFAULTS.items():
+        if args.get(key) not in (None, default):
+            words.append(f'{key}={args[key]}')
+    return 'paper backbone' + (' + ' + ', '.join(words) if words else '')
+
+
+def trials_table(paths):
+    rows = ['| run | setting | dataset | iters | seed | kNN @0 | kNN end '
+            '| kNN min | CLS kNN @0 -> end | linear | final loss |',
+            '|---|---|---|---|---|---|---|---|---|---|---|']
+    for path in paths:
+        r = json.load(open(path))
+        a, s = r['args'], r.get('summary')
+        if not s:
+            continue
+        data = osp.basename(a['data'].rstrip('/'))
+        cls = (f"{s['knn_cls0']:.1f} -> {s['knn_cls_end']:.1f}"
+               if 'knn_cls0' in s else '-')
+        loss = f"{s['final_loss']:.3f}" if 'final_loss' in s else '-'
+        rows.append(
+            f"| {s['name']} | {setting_of(a)} | {data} | "
+            f"{0 if a.get('random_vit') else a['iters']} | {a['seed']} | "
+            f"{s['knn0']:.1f} | {s['knn_end']:.1f} | "
+            f"{s.get('knn_min', s['knn_end']):.1f} | {cls} | "
+            f"{s['linear']:.1f} | {loss} |")
+    return '\n'.join(rows)
+
+
 def main(argv=None):
     a = parse_args(argv)
     if a.make_halves:
         return make_halves(a.make_halves)
+    if a.table:
+        return print(trials_table(a.table))
     if a.plot:
         return plot(a.plot, a.plot_out or osp.splitext(a.plot[0])[0] +
                     '.png', a.plot_keys)
