@@ -198,6 +198,7 @@ def test_small_data_config_builds_and_trains_a_step(path, tmp_path):
     cfg = Config.fromfile(path)
     assert cfg.model.head.loss.negatives == 'batch'
     assert cfg.model.backbone.use_abs_pos_emb is False  # paper backbone
+    assert cfg.model.backbone.mask_token_pos_scale == 0.2
     folder = write_images(str(tmp_path / 'imgs'), num=2, size=96)
     dataset = DATASETS.build(dict(type='CustomDataset', data_root=folder,
                                   with_label=False,
