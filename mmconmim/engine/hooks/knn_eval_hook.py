@@ -40,10 +40,12 @@ COLLAPSE_CAUSES = (
     'alone (absolute position embedding, or the relative position bias once '
     'learned), which pushes the features toward position and away from '
     'content -- set model.head.loss.negatives=\'batch\' (cross-image '
-    'dictionary); (2) the paper setting with identical mask tokens '
-    '(loss stuck at log N) -- same fix, or train much longer; (3) the '
-    'learning rate is too high for the batch size (grad-norm spikes) -- '
-    'lower optim_wrapper.optimizer.lr or lengthen the warmup')
+    'dictionary); (2) the paper setting without an absolute position '
+    'embedding: all mask tokens of an image are identical at the start '
+    '(loss at or above log N, grad-norm spikes in the warmup) -- set '
+    'model.backbone.mask_token_pos_scale=0.2 with negatives=\'batch\', or '
+    'train far longer; (3) the CLS token is not trained by ConMIM -- monitor '
+    'pool=\'avg\'')
 
 
 @HOOKS.register_module()
