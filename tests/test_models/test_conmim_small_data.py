@@ -219,3 +219,22 @@ def test_small_data_config_builds_and_trains_a_step(path, tmp_path):
 def test_demo_turns_the_small_data_fix_on():
     cfg = Config.fromfile('configs/demo/conmim_demo.py')
     assert cfg.model.head.loss.negatives == 'batch'
+
+
+def test_batch_negatives_ablation_differs_from_the_recipe_only_in_the_loss():
+    ablation = Config.fromfile(
+        'configs/conmim/ablations/'
+        'conmim_vit-base-p16_batch-negatives_32xb64-amp-coslr-300e_in1k.py')
+    recipe = Config.fromfile(
+        'configs/conmim/conmim_vit-base-p16_32xb64-amp-coslr-300e_in1k.py')
+    assert ablation.model.head.loss.negatives == 'batch'
+    expected = recipe.to_dict()
+    expected['model']['head']['loss']['negatives'] = 'batch'
+    got = ablation.to_dict()
+    for cfg in (expected, got):
+        cfg.pop('_base_', None)
+    assert got == expected
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    assert MODELS.build(ablation.model.head).loss_module.negatives == 'batch'
