@@ -67,6 +67,14 @@ def parse_args():
     parser.add_argument('--abs-pos-emb', action='store_true',
                         help='control run, NOT the paper setting: add an '
                         'absolute position embedding (as the CPU demo does)')
+    parser.add_argument('--negatives', default='image',
+                        choices=('image', 'batch'),
+                        help="DenoisingContrastLoss negatives; 'batch' is "
+                        'the small-data fix of docs/conmim_small_scale.md, '
+                        'NOT the paper')
+    parser.add_argument('--mask-pos-scale', type=float, default=0.,
+                        help='ConMIMViT mask_token_pos_scale (> 0: sin-cos '
+                        'code on the mask tokens only; NOT the paper)')
     parser.add_argument('--data-root', default=osp.join(
         REPO_ROOT, 'data', 'demo', 'images'))
     parser.add_argument('--out', default=osp.join(
@@ -88,8 +96,19 @@ def plot_curve(result: dict, out_png: str) -> None:
     args = result['args']
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.5), sharex=True,
                                       dpi=100)
-    top.plot(iters, [r['loss_running'] for r in records], lw=1.2,
-             label=f'loss, mean of the last {args["log_interval"]} iterations')
+    batch = args.get('negatives', 'image') != 'image'
+    if not batch:
+        top.plot(iters, [r['loss_running'] for r in records], lw=1.2,
+                 label=f'loss, mean of the last {args["log_interval"]} '
+                 'iterations')
+    shown = [r['loss_running'] for r in records] if not batch else []
+    if records and 'loss_intra_image' in records[0]:
+        shown += [r['loss_intra_image'] for r in records]
+        top.plot(iters, [r['loss_intra_image'] for r in records], lw=1.,
+                 color='tab:purple', label='paper\'s intra-image loss on '
+                 'the logged batch' + (' (training loss: cross-image '
+                                       'dictionary, not bounded by log M)'
+                                       if batch else ''))
     top.axhline(result['log_num_masked'], color='tab:red', ls='--',
                 label=f'log M = {result["log_num_masked"]:.3f} '
                 f'(M = {result["num_masked"]} masked patches)')
@@ -101,8 +120,9 @@ def plot_curve(result: dict, out_png: str) -> None:
         top.axvline(first, color='tab:red', lw=0.8, alpha=0.5,
                     label=f'first running mean below log M: iteration {first}')
     top.set_ylabel('contrastive loss')
-    top.set_ylim(min(r['loss_running'] for r in records) - 0.05,
-                 result['log_num_patches'] + 0.25)
+    top.set_ylim(min(min(shown), result['log_num_masked']) - 0.05,
+                 max(result['log_num_patches'] + 0.25,
+                     min(max(shown), result['log_num_patches'] + 1.)))
     top.legend(loc='upper right', fontsize=8)
     bottom.plot(iters, [r.get('masked_distance_ratio') or 0.
                         for r in records], color='tab:green', lw=1.2)
@@ -111,6 +131,13 @@ def plot_curve(result: dict, out_png: str) -> None:
     bottom.set_xlabel('iteration')
     pos = 'WITH absolute position embedding (control)' if args.get(
         'abs_pos_emb') else 'paper setting: no absolute position embedding'
+    fix = []
+    if args.get('negatives', 'image') != 'image':
+        fix.append(f"negatives={args['negatives']}")
+    if args.get('mask_pos_scale'):
+        fix.append(f"mask-token pos. code x{args['mask_pos_scale']}")
+    if fix:
+        pos += '\n+ ' + ', '.join(fix) + ' (NOT the paper)'
     fig.suptitle(
         f'ConMIM {pos}\n{args["img_size"]} px, {args["patch_size"]}-px '
         f'patches, ViT {args["embed_dims"]} x {args["num_layers"]}, batch '
@@ -139,6 +166,7 @@ def build_model(args):
             use_abs_pos_emb=args.abs_pos_emb,
             use_rel_pos_bias=False,
             use_shared_rel_pos_bias=True,
+            mask_token_pos_scale=args.mask_pos_scale,
             final_norm=True,
             out_type='raw',
             out_indices=-1),
@@ -149,7 +177,8 @@ def build_model(args):
             with_last_bn_affine=False, with_avg_pool=False,
             norm_cfg=dict(type='BN1d')),
         head=dict(type='MIMHead',
-                  loss=dict(type='DenoisingContrastLoss', temperature=0.1)),
+                  loss=dict(type='DenoisingContrastLoss', temperature=0.1,
+                            negatives=args.negatives)),
         momentum=0.004,
         end_momentum=0.,
         data_preprocessor=dict(
@@ -256,6 +285,25 @@ def masked_top1(model, data):
     return float((pred[m] == target[m]).float().mean())
 
 
+def intra_image_loss(model, data):
+    """The paper's loss (intra-image dictionary, Eq. 3) on this batch, with
+    the model's current student and teacher: what log(M) bounds, whatever
+    dictionary the model trains with."""
+    import torch
+
+    from mmconmim.models import DenoisingContrastLoss
+    student_view, teacher_view = data['inputs']
+    mask = torch.stack([s.mask for s in data['data_samples']]).bool()
+    with torch.no_grad():
+        s = model.patch_embeddings(model.backbone, model.neck, student_view,
+                                   mask)
+        t = model.patch_embeddings(model.teacher_backbone,
+                                   model.teacher_projector, teacher_view,
+                                   None)
+        return float(DenoisingContrastLoss(temperature=0.1)(
+            s, t, mask.flatten(1)))
+
+
 def main():
     args = parse_args()
     if args.plot:
@@ -352,13 +400,15 @@ def main():
                        masked_spread=spread,
                        masked_distance_ratio=ratio,
                        masked_top1=masked_top1(model, data),
+                       loss_intra_image=intra_image_loss(model, data),
                        rel_pos_table_norm=float(table.detach().norm()),
                        lr=groups[0]['lr'])
             records.append(rec)
             print(f"it {it:5d}  loss {rec['loss']:.3f} (mean "
                   f"{running:.3f})  spread {spread:.2e}  ratio "
                   f"{ratio:.2e}  top1 "
-                  f"{rec['masked_top1']:.3f}  |table| "
+                  f"{rec['masked_top1']:.3f}  intra-image loss "
+                  f"{rec['loss_intra_image']:.3f}  |table| "
                   f"{rec['rel_pos_table_norm']:.3f}  "
                   f"{time.time() - start:.0f} s", flush=True)
             dump(args, num_patches, num_masked, first_below, start, records)

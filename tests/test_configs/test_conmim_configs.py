@@ -15,7 +15,10 @@ from mmpretrain.registry import DATASETS, MODELS
 import mmconmim  # noqa: F401
 from tests.fixtures.helpers import REPO_ROOT, run_tool, write_images
 
-CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs/conmim/*.py')))
+# the paper's recipes; the small-data configs (ours, issue 25) are tested
+# in tests/test_models/test_conmim_small_data.py
+CONFIGS = sorted(c for c in glob.glob(
+    osp.join(REPO_ROOT, 'configs/conmim/*.py')) if 'smalldata' not in c)
 EXPECTED = {  # arch: (width, depth, layer scale, lr)
     'vit-small': (384, 12, 0.1, 5e-4),
     'vit-base': (768, 12, 0.1, 5e-4),

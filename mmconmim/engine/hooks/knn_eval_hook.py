@@ -3,12 +3,25 @@
 Weighted kNN as in DINO (Caron et al., "Emerging Properties in
 Self-Supervised Vision Transformers", ICCV 2021): cosine similarity, k = 20
 neighbours, votes ``exp(sim / 0.07)`` (:mod:`mmconmim.evaluation.knn`).
+
+Collapse alarm: a pre-training run that leaves the frozen features worse
+than its own initialisation is a failed run (ConMIM at small budgets, see
+docs/conmim_small_scale.md). The hook keeps the first top-1 it measured
+(iteration 0 with ``eval_before_train``) as the reference and warns once
+when top-1 falls more than ``collapse_drop`` points below it;
+``stop_on_collapse`` also stops training and names the last checkpoint
+saved while the kNN was still within the margin.
 """
+import glob
+import logging
+import os.path as osp
+import re
 import time
 from typing import Optional, Sequence, Union
 
 from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 
 from mmconmim.evaluation.features import (POOLS, SOURCES, build_knn_loaders,
                                           default_img_size, extract_features,
@@ -17,7 +30,22 @@ from mmconmim.evaluation.features import (POOLS, SOURCES, build_knn_loaders,
 from mmconmim.evaluation.knn import knn_classify
 from mmconmim.registry import HOOKS
 from mmconmim.utils.validation import (check_choice, check_int,
-                                       check_positive)
+                                       check_number, check_positive)
+
+# What the diagnosis of docs/conmim_small_scale.md found behind a falling
+# kNN; printed by the alarm so that the user knows where to look.
+COLLAPSE_CAUSES = (
+    'likely causes (docs/conmim_small_scale.md): (1) ConMIM with '
+    'intra-image negatives only can solve its task from patch POSITION '
+    'alone (absolute position embedding, or the relative position bias once '
+    'learned), which pushes the features toward position and away from '
+    'content -- set model.head.loss.negatives=\'batch\' (cross-image '
+    'dictionary); (2) the paper setting without an absolute position '
+    'embedding: all mask tokens of an image are identical at the start '
+    '(loss at or above log N, grad-norm spikes in the warmup) -- set '
+    'model.backbone.mask_token_pos_scale=0.2 with negatives=\'batch\', or '
+    'train far longer; (3) the CLS token is not trained by ConMIM -- monitor '
+    'pool=\'avg\'')
 
 
 @HOOKS.register_module()
@@ -67,6 +95,14 @@ class KNNEvalHook(Hook):
         eval_at_end (bool): Also evaluate after the last iteration when it is
             not a multiple of ``interval``. Defaults to True.
         prefix (str): Metric name prefix. Defaults to 'knn'.
+        collapse_drop (float, optional): Warn (once) when top-1 falls more
+            than this many points below the first value the hook measured
+            (iteration 0 with ``eval_before_train``; else the first
+            interval). ``None`` disables the alarm. Defaults to 5.
+        stop_on_collapse (bool): On that alarm also stop training
+            (``runner.train_loop.stop_training``) and log the last
+            checkpoint saved at an iteration whose kNN was still within
+            ``collapse_drop`` of the reference. Defaults to False.
     """
 
     priority = 'LOW'
@@ -86,8 +122,18 @@ class KNNEvalHook(Hook):
                  num_workers: int = 2,
                  eval_before_train: bool = False,
                  eval_at_end: bool = True,
-                 prefix: str = 'knn') -> None:
+                 prefix: str = 'knn',
+                 collapse_drop: Optional[float] = 5.,
+                 stop_on_collapse: bool = False) -> None:
         owner = 'KNNEvalHook'
+        if collapse_drop is not None:
+            collapse_drop = float(check_number(
+                owner, 'collapse_drop', collapse_drop, low=0, finite=True,
+                noun='a number', fix='top-1 points, e.g. 5; None disables '
+                'the alarm'))
+        if stop_on_collapse and collapse_drop is None:
+            raise ValueError('KNNEvalHook: stop_on_collapse=True needs the '
+                             'alarm; set collapse_drop (e.g. 5)')
         check_int(owner, 'interval', interval, min=0, bool_ok=True)
         self.enabled = bool(enable) and interval > 0
         if self.enabled and (train_data is None or val_data is None):
@@ -112,8 +158,13 @@ class KNNEvalHook(Hook):
         self.eval_before_train = eval_before_train
         self.eval_at_end = eval_at_end
         self.prefix = prefix
+        self.collapse_drop = collapse_drop
+        self.stop_on_collapse = bool(stop_on_collapse)
         self._loaders = None
         self._last_eval_iter = None
+        self.reference = None  # (step, top-1) of the first evaluation
+        self.last_good_step = None  # last step within collapse_drop
+        self.collapsed_at = None  # step of the (one) alarm
 
     # hooks ---------------------------------------------------------------
 
@@ -184,4 +235,60 @@ class KNNEvalHook(Hook):
             f'{len(train["labels"])} train / {len(val["labels"])} val): '
             f'{shown}  ({time.time() - start:.1f} s)')
         self._last_eval_iter = step
+        if 'top1' in metrics:
+            self.check_collapse(runner, step, metrics['top1'])
         return scalars
+
+    # collapse alarm ------------------------------------------------------
+
+    def check_collapse(self, runner, step: int, top1: float) -> bool:
+        """Record ``top1`` at ``step``; warn once (and stop, with
+        ``stop_on_collapse``) when it is more than ``collapse_drop`` points
+        below the reference. Returns whether the alarm fired now."""
+        if self.collapse_drop is None:
+            return False
+        if self.reference is None:
+            self.reference = (step, top1)
+        ref_step, ref = self.reference
+        if top1 >= ref - self.collapse_drop:
+            self.last_good_step = step
+            return False
+        if self.collapsed_at is not None:
+            return False
+        self.collapsed_at = step
+        good = self.last_good_checkpoint(runner)
+        msg = (f'KNNEvalHook: COLLAPSE ALARM at iteration {step}: '
+               f'{self.prefix}/top1 = {top1:.2f} is {ref - top1:.2f} points '
+               f'below its value at iteration {ref_step} ({ref:.2f}; margin '
+               f'{self.collapse_drop:g}): pre-training is making the frozen '
+               f'features worse than they were. {COLLAPSE_CAUSES}. Last good '
+               f'checkpoint: {good}')
+        print_log(msg, logger=runner.logger, level=logging.WARNING)
+        if self.stop_on_collapse:
+            runner.train_loop.stop_training = True
+            print_log(f'KNNEvalHook: stop_on_collapse=True: training stops '
+                      f'after iteration {step}; resume or fine-tune from the '
+                      f'last good checkpoint: {good}', logger=runner.logger,
+                      level=logging.WARNING)
+        return True
+
+    def last_good_checkpoint(self, runner) -> str:
+        """Path of the newest ``iter_N.pth`` in the work dir with N at or
+        before the last evaluation within the margin, or a sentence saying
+        why there is none."""
+        if self.last_good_step is None:
+            return 'none (no evaluation was within the margin)'
+        work_dir = getattr(runner, 'work_dir', None)
+        found = []
+        if work_dir:
+            for path in glob.glob(osp.join(work_dir, 'iter_*.pth')):
+                match = re.fullmatch(r'iter_(\d+)\.pth', osp.basename(path))
+                if match and int(match.group(1)) <= self.last_good_step:
+                    found.append((int(match.group(1)), path))
+        if not found:
+            return (f'none saved at or before iteration '
+                    f'{self.last_good_step} (the last evaluation within the '
+                    'margin); make the checkpoint interval a multiple of '
+                    'the kNN interval')
+        step, path = max(found)
+        return f'{path} (iteration {step})'

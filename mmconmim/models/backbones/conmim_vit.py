@@ -11,12 +11,25 @@ distribution with std 0.02 truncated at +-std (not at +-2, as mmengine's
 attention projection and second FFN weight is divided by sqrt(2 * layer_id).
 mmpretrain's own BEiT initialisation uses xavier/kaiming for the Linear layers
 instead, which trains differently from scratch.
+
+Opt-in, beyond the paper (docs/conmim_small_scale.md):
+``rel_pos_bias_init_std > 0`` draws the shared relative position table from
+a truncated normal instead of zeros, so that masked positions differ from
+the first iteration (the paper setting starts with identical mask tokens);
+``mask_token_pos_scale > 0`` adds a fixed 2-D sin-cos code of the patch
+position (MAE's, scaled) to the mask tokens only, so that the masked
+positions of an image differ from the first iteration while visible tokens,
+the unmasked forward and the state dict (the code is a non-persistent
+buffer) stay those of the paper's backbone.
 """
 from mmengine.model.weight_init import trunc_normal_
+import torch
 from mmpretrain.models.selfsup.beit import BEiTPretrainViT
+from mmpretrain.models.utils import build_2d_sincos_position_embedding
 from torch import nn
 
 from mmconmim.registry import MODELS
+from mmconmim.utils.validation import check_number
 from ..utils.checkpointing import checkpoint_beit_layers
 from ..utils.fused_attention import set_attention_impl
 
@@ -34,11 +47,34 @@ class ConMIMViT(BEiTPretrainViT):
     ``with_cp=True`` recomputes each transformer layer in backward
     (activation checkpointing, :mod:`mmconmim.models.utils.checkpointing`):
     less memory, same loss and gradients.
+    ``rel_pos_bias_init_std`` (default 0: the paper's zero table) draws the
+    shared relative position table from a normal with this std truncated at
+    +-2 std (not the paper; see the module docstring).
+    ``mask_token_pos_scale`` (default 0: off, the paper) adds
+    ``scale * sincos2d(position)`` to the mask tokens (not the paper).
     """
 
     def __init__(self, *args, attention_impl: str = 'matmul',
-                 with_cp: bool = False, **kwargs):
+                 with_cp: bool = False, rel_pos_bias_init_std: float = 0.,
+                 mask_token_pos_scale: float = 0., **kwargs):
         super().__init__(*args, **kwargs)
+        check_number('ConMIMViT', 'rel_pos_bias_init_std',
+                     rel_pos_bias_init_std, low=0, finite=True,
+                     noun='a number', fix='0 is the paper\'s zero table')
+        if rel_pos_bias_init_std and self.rel_pos_bias is None:
+            raise ValueError('ConMIMViT: rel_pos_bias_init_std needs '
+                             'use_shared_rel_pos_bias=True')
+        self.rel_pos_bias_init_std = float(rel_pos_bias_init_std)
+        check_number('ConMIMViT', 'mask_token_pos_scale',
+                     mask_token_pos_scale, low=0, finite=True,
+                     noun='a number', fix='0 (off) is the paper')
+        self.mask_token_pos_scale = float(mask_token_pos_scale)
+        if self.mask_token_pos_scale:
+            code = build_2d_sincos_position_embedding(
+                self.patch_resolution, self.embed_dims)  # (1, N, C)
+            self.register_buffer('mask_pos_code',
+                                 self.mask_token_pos_scale * code,
+                                 persistent=False)
         self.attention_impl = attention_impl
         set_attention_impl(self, attention_impl)
         self.with_cp = with_cp
@@ -48,7 +84,36 @@ class ConMIMViT(BEiTPretrainViT):
         """``BEiTPretrainViT.forward`` with ``mask`` optional: without a
         mask it is the plain (unmasked) ViT, so a loaded backbone is called
         as ``backbone(images)`` (``mmconmim.apis.load_backbone``)."""
-        return super().forward(x, mask)
+        if mask is None or not self.mask_token_pos_scale:
+            return super().forward(x, mask)
+        return self.forward_position_mask_tokens(x, mask)
+
+    def forward_position_mask_tokens(self, x, mask):
+        """The masked forward of ``BEiTPretrainViT`` with the mask token of
+        patch ``j`` being ``mask_token + mask_pos_code[j]``."""
+        x, patch_resolution = self.patch_embed(x)
+        if tuple(patch_resolution) != tuple(self.patch_resolution):
+            raise ValueError(
+                f'ConMIMViT: mask_token_pos_scale needs the built patch grid '
+                f'{tuple(self.patch_resolution)}, got {tuple(patch_resolution)}')
+        B = x.shape[0]
+        w = mask.flatten(1).unsqueeze(-1).type_as(x)
+        tokens = self.mask_token + self.mask_pos_code.type_as(x)
+        x = x * (1. - w) + tokens * w
+        x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)
+        if self.pos_embed is not None:
+            x = x + self.pos_embed
+        x = self.drop_after_pos(x)
+        self.shared_rel_pos_bias = self.rel_pos_bias().to(
+            x.device) if self.rel_pos_bias is not None else None
+        outs = []
+        for i, layer in enumerate(self.layers):
+            x = layer(x, rel_pos_bias=self.shared_rel_pos_bias)
+            if i == len(self.layers) - 1 and self.final_norm:
+                x = self.norm1(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -68,4 +133,9 @@ class ConMIMViT(BEiTPretrainViT):
             trunc_normal_(self.pos_embed, std=std, a=-std, b=std)
         trunc_normal_(self.cls_token, std=std, a=-std, b=std)
         trunc_normal_(self.mask_token, std=std, a=-std, b=std)
+        if self.rel_pos_bias_init_std:
+            table = self.rel_pos_bias.relative_position_bias_table
+            table_std = self.rel_pos_bias_init_std
+            trunc_normal_(table, std=table_std, a=-2 * table_std,
+                          b=2 * table_std)
         self.rescale_init_weight()

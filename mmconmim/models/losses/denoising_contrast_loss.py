@@ -27,10 +27,25 @@ class DenoisingContrastLoss(nn.Module):
     Args:
         temperature (float): ``tau`` (> 0). Defaults to 0.1.
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+        negatives (str): ``'image'`` (the paper: the N patches of the same
+            image) or ``'batch'`` (all B * N patches of the local batch).
+            Defaults to 'image'.
+        center_targets (bool): Subtract the per-position batch mean from the
+            teacher embeddings before normalising. Defaults to False.
     """
 
-    def __init__(self, temperature: float = 0.1, loss_weight: float = 1.0):
+    NEGATIVES = ('image', 'batch')
+
+    def __init__(self, temperature: float = 0.1, loss_weight: float = 1.0,
+                 negatives: str = 'image', center_targets: bool = False):
         super().__init__()
+        if negatives not in self.NEGATIVES:
+            raise ValueError(
+                f'DenoisingContrastLoss: negatives must be one of '
+                f'{self.NEGATIVES}, got {negatives!r} (\'image\' is the '
+                'paper\'s intra-image dictionary)')
+        self.negatives = negatives
+        self.center_targets = bool(center_targets)
         # inf would make every logit 0 (a constant loss, no gradient) and
         # NaN poisons the first step: reject both at build time
         check_positive('DenoisingContrastLoss', 'temperature', temperature,
@@ -60,22 +75,42 @@ class DenoisingContrastLoss(nn.Module):
             raise ValueError(
                 f'DenoisingContrastLoss: mask shape {tuple(mask.shape)} does '
                 f'not match the token grid {tuple(student.shape[:2])}')
+        if self.center_targets and student.shape[0] < 2:
+            raise ValueError(
+                'DenoisingContrastLoss: center_targets=True needs at least 2 '
+                'images per batch (a per-position mean over one image '
+                'removes the targets entirely)')
         mask = mask.bool()
         # The logits are computed in fp32 even under autocast: with tau=0.1
         # they span [-10, 10] and bf16 would round them to ~0.06.
         with torch.autocast(device_type=student.device.type, enabled=False):
             s = F.normalize(student.float(), dim=-1)
-            t = F.normalize(teacher.detach().float(), dim=-1)
-            # (B, N, N): every student token against the N teacher tokens of
-            # its own image; the label of row j is j.
-            logits = torch.bmm(s, t.transpose(1, 2)) / self.temperature
+            t = self.targets(teacher)
             B, N = mask.shape
-            labels = torch.arange(N, device=logits.device).repeat(B)
-            per_token = F.cross_entropy(
-                logits.reshape(B * N, N), labels, reduction='none')
+            if self.negatives == 'image':
+                # (B, N, N): every student token against the N teacher
+                # tokens of its own image; the label of row j is j.
+                logits = torch.bmm(s, t.transpose(1, 2)) / self.temperature
+                labels = torch.arange(N, device=logits.device).repeat(B)
+                logits = logits.reshape(B * N, N)
+            else:
+                # (B * N, B * N): against every token of the batch; the
+                # label of row b * N + j is b * N + j.
+                logits = s.reshape(B * N, -1) @ t.reshape(B * N, -1).t()
+                logits = logits / self.temperature
+                labels = torch.arange(B * N, device=logits.device)
+            per_token = F.cross_entropy(logits, labels, reduction='none')
             # Mean over masked rows, written as a weighted sum so that the
             # step has no data-dependent shapes (no host sync); an empty mask
             # gives 0 rather than NaN.
             weight = mask.reshape(-1).float()
             loss = (per_token * weight).sum() / weight.sum().clamp(min=1.)
         return self.loss_weight * loss
+
+    def targets(self, teacher: torch.Tensor) -> torch.Tensor:
+        """The teacher keys as the loss uses them: detached, fp32,
+        optionally centred per position over the batch, L2-normalised."""
+        t = teacher.detach().float()
+        if self.center_targets:
+            t = t - t.mean(dim=0, keepdim=True)
+        return F.normalize(t, dim=-1)

@@ -1,0 +1,694 @@
+"""Why ConMIM makes frozen features worse at small budgets: one experiment
+driver (issue 25, docs/conmim_small_scale.md).
+
+    OMP_NUM_THREADS=1 python benchmarks/conmim_small_scale.py \
+        --data work_dirs/photo_regions --img-size 64 --patch-size 8 \
+        --iters 500 --name paper [--abs-pos-emb] [--negatives batch] ...
+    python benchmarks/conmim_small_scale.py --make-halves work_dirs/halves32
+    python benchmarks/conmim_small_scale.py --plot RUN.json [RUN2.json ...]
+
+Pre-trains the ConMIM model of the demo (``ConMIM``, ``ConMIMViT``,
+``ConMIMProjector``, ``DenoisingContrastLoss``, EMA teacher; the paper's
+two-view pipeline and unit masking) with a plain loop on the unlabelled
+``DATA/train`` images, and every ``--eval-interval`` iterations logs, on the
+labelled ``DATA/{train,val}`` (one sub-folder per class):
+
+* teacher kNN top-1 (``mmconmim.evaluation.knn``, k=20, T=0.07) with
+  patch-mean and CLS pooling (``mmconmim.evaluation.features``);
+* effective rank (exp of the entropy of the normalised singular values,
+  Roy & Vetterli 2007) and mean per-dimension std of the L2-normalised
+  teacher pooled features and patch tokens;
+* ``pos_share``: the share of the teacher patch tokens' variance explained
+  by their position (variance of the per-position means / total variance);
+* ``pos_probe``: top-1 of a linear probe predicting the patch index from a
+  teacher patch token (fit on train images, tested on val images);
+* the projector BN running statistics, the attention entropy per teacher
+  layer, the EMA gap ||theta_s - theta_t|| / ||theta_t||;
+* on the current training batch: the loss, the loss when each image's
+  teacher tokens come from ANOTHER image of the batch (``loss_xteacher``;
+  low = the task is solved from position, not content), the masked/visible
+  distance ratio of the student's tokens, the masked top-1;
+
+and every iteration the loss and the gradient norm (before clipping). At the
+end a linear probe on the pooled teacher features. Writes ``--out`` (JSON).
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import sys
+import time
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--data', help='folder with train/ and val/ (one '
+                   'sub-folder per class); pre-training uses train/')
+    p.add_argument('--name', default='run')
+    p.add_argument('--out', help='JSON (default work_dirs/conmim_small_'
+                   'scale/NAME.json)')
+    p.add_argument('--img-size', type=int, default=64)
+    p.add_argument('--patch-size', type=int, default=8)
+    p.add_argument('--unit-size', type=int, default=None,
+                   help='mask unit (px); default 2 patches')
+    p.add_argument('--mask-ratio', type=float, default=0.75)
+    p.add_argument('--embed-dims', type=int, default=128)
+    p.add_argument('--num-layers', type=int, default=4)
+    p.add_argument('--num-heads', type=int, default=2)
+    p.add_argument('--proj-hidden', type=int, default=512)
+    p.add_argument('--proj-out', type=int, default=128)
+    p.add_argument('--proj-layers', type=int, default=3)
+    p.add_argument('--layer-scale', type=float, default=0.1)
+    p.add_argument('--batch-size', type=int, default=32)
+    p.add_argument('--iters', type=int, default=500)
+    p.add_argument('--warmup', type=int, default=30)
+    p.add_argument('--lr', type=float, default=2e-3)
+    p.add_argument('--clip', type=float, default=3.)
+    p.add_argument('--momentum', type=float, default=0.004,
+                   help='EMA start momentum (mmengine convention)')
+    p.add_argument('--end-momentum', type=float, default=0.)
+    p.add_argument('--crop-min', type=float, default=0.08)
+    p.add_argument('--temperature', type=float, default=0.1)
+    p.add_argument('--abs-pos-emb', action='store_true')
+    p.add_argument('--negatives', default='image', choices=('image', 'batch'))
+    p.add_argument('--center-targets', action='store_true')
+    p.add_argument('--rel-pos-init-std', type=float, default=0.)
+    p.add_argument('--mask-pos-scale', type=float, default=0.,
+                   help='ConMIMViT mask_token_pos_scale (sin-cos code on '
+                   'the mask tokens)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--eval-interval', type=int, default=50)
+    p.add_argument('--random-vit', action='store_true',
+                   help='only score a random plain ViT of the same size '
+                   '(the compare tool\'s random-init row) on --data')
+    p.add_argument('--make-halves', metavar='DIR',
+                   help='only build the photo-halves-13 set (32 px) in DIR')
+    p.add_argument('--plot', nargs='+', metavar='JSON',
+                   help='only plot recorded runs (one figure)')
+    p.add_argument('--plot-out', help='PNG for --plot')
+    p.add_argument('--table', nargs='+', metavar='JSON',
+                   help='only print the markdown trials table of runs')
+    p.add_argument('--plot-keys', default='knn_avg,loss_running,pos_probe,'
+                   'loss_xteacher,erank_pooled,grad_norm')
+    return p.parse_args(argv)
+
+
+def compare_tool(*names):
+    """Names from the compare tool (its ConMIM rows' photometric ops, its
+    random-init row), wherever the package keeps it."""
+    try:
+        from mmconmim import compare as module
+    except ImportError:
+        from mmconmim.evaluation import compare as module
+    return [getattr(module, name) for name in names]
+
+
+# ---------------------------------------------------------------- dataset 2
+def make_halves(out_dir, size=32, per_class=48, seed=1):
+    """photo-halves-13: 13 classes (one per photo of data/demo/images);
+    train crops from the TOP half of each photo, val crops from the BOTTOM
+    half (a different split from photo-regions' quadrants), squares of
+    20-40 % of the short side (texture scale) resized to ``size`` px."""
+    import glob
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    photos = sorted(glob.glob(osp.join(REPO_ROOT, 'data', 'demo', 'images',
+                                       '*.jpg')))
+    for split in ('train', 'val'):
+        shutil.rmtree(osp.join(out_dir, split), ignore_errors=True)
+    for path in photos:
+        name = osp.splitext(osp.basename(path))[0]
+        img = Image.open(path).convert('RGB')
+        w, h = img.size
+        for split, (top, bottom) in (('train', (0, h // 2)),
+                                     ('val', (h // 2, h))):
+            folder = osp.join(out_dir, split, name)
+            os.makedirs(folder, exist_ok=True)
+            for i in range(per_class):
+                side = int(min(w, h) * rng.uniform(0.2, 0.4))
+                side = min(side, bottom - top)
+                x = int(rng.integers(0, w - side + 1))
+                y = int(rng.integers(top, bottom - side + 1))
+                crop = img.crop((x, y, x + side, y + side)).resize(
+                    (size, size), Image.BICUBIC)
+                crop.save(osp.join(folder, f'{i:03d}.jpg'), quality=90)
+    print(f'written {out_dir}: {len(photos)} classes x {per_class} per split')
+
+
+# -------------------------------------------------------------------- model
+def model_cfg(a):
+    return dict(
+        type='ConMIM',
+        backbone=dict(
+            type='ConMIMViT',
+            arch=dict(embed_dims=a.embed_dims, num_layers=a.num_layers,
+                      num_heads=a.num_heads,
+                      feedforward_channels=a.embed_dims * 4),
+            img_size=a.img_size, patch_size=a.patch_size, drop_path_rate=0.,
+            layer_scale_init_value=a.layer_scale,
+            use_abs_pos_emb=a.abs_pos_emb, use_rel_pos_bias=False,
+            use_shared_rel_pos_bias=True,
+            rel_pos_bias_init_std=a.rel_pos_init_std,
+            mask_token_pos_scale=a.mask_pos_scale,
+            final_norm=True, out_type='raw', out_indices=-1),
+        neck=dict(type='ConMIMProjector', in_channels=a.embed_dims,
+                  hid_channels=a.proj_hidden, out_channels=a.proj_out,
+                  num_layers=a.proj_layers, with_bias=False,
+                  with_last_bn=True, with_last_bn_affine=False,
+                  with_avg_pool=False, norm_cfg=dict(type='BN1d')),
+        head=dict(type='MIMHead', loss=dict(
+            type='DenoisingContrastLoss', temperature=a.temperature,
+            negatives=a.negatives, center_targets=a.center_targets)),
+        momentum=a.momentum, end_momentum=a.end_momentum,
+        data_preprocessor=dict(type='SelfSupDataPreprocessor',
+                               mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], to_rgb=True))
+
+
+def build_loader(a):
+    import torch
+    from mmengine.dataset import default_collate
+    from mmpretrain.registry import DATASETS
+
+    _photometric, = compare_tool('_photometric')
+    pipeline = [
+        dict(type='RobustLoadImageFromFile'),
+        dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+        dict(type='RandomResizedCrop', scale=a.img_size,
+             crop_ratio_range=(a.crop_min, 1.0),
+             aspect_ratio_range=(3. / 4., 4. / 3.),
+             interpolation='bicubic', backend='pillow'),
+        dict(type='MultiView', num_views=[1, 1],
+             transforms=[[], _photometric()]),
+        dict(type='UnitMaskGenerator', input_size=a.img_size,
+             mask_patch_size=a.unit_size, model_patch_size=a.patch_size,
+             mask_ratio=a.mask_ratio),
+        dict(type='PackInputs'),
+    ]
+    dataset = DATASETS.build(dict(type='CustomDataset',
+                                  data_root=osp.join(a.data, 'train'),
+                                  with_label=False, pipeline=pipeline))
+    gen = torch.Generator().manual_seed(a.seed)
+    sampler = torch.utils.data.RandomSampler(
+        dataset, replacement=True, num_samples=a.iters * a.batch_size,
+        generator=gen)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=a.batch_size, sampler=sampler, num_workers=0,
+        collate_fn=default_collate, drop_last=True)
+
+
+def eval_batches(a):
+    """The labelled train/val sets, decoded once: [(inputs, labels)]."""
+    import torch
+
+    from mmconmim.evaluation.features import build_knn_loaders
+    loaders = build_knn_loaders(osp.join(a.data, 'train'),
+                                osp.join(a.data, 'val'), a.img_size, 128, 0)
+    out = []
+    for loader in loaders:
+        xs, ys = [], []
+        for batch in loader:
+            xs.append(torch.stack(list(batch['inputs'])))
+            ys.append(torch.cat([s.gt_label.reshape(-1)[:1]
+                                 for s in batch['data_samples']]))
+        out.append((torch.cat(xs), torch.cat(ys).long()))
+    return out
+
+
+# ------------------------------------------------------------------ metrics
+def effective_rank(x):
+    """exp(entropy of the normalised singular values) of centred rows."""
+    import torch
+    s = torch.linalg.svdvals((x - x.mean(0)).double())
+    p = s / s.sum().clamp_min(1e-12)
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def per_dim_std(x):
+    import torch.nn.functional as F
+    return float(F.normalize(x, dim=-1).std(0).mean())
+
+
+def position_share(tokens):
+    """(B, N, C): variance of the per-position means over the total
+    variance of the L2-normalised tokens."""
+    import torch.nn.functional as F
+    t = F.normalize(tokens.double(), dim=-1)
+    total = t.var(dim=(0, 1), unbiased=False).sum()
+    between = t.mean(0).var(0, unbiased=False).sum()
+    return float(between / total.clamp_min(1e-12))
+
+
+def teacher_tokens(model, images, attn=None):
+    """Teacher last-layer tokens (B, 1 + N, C) of preprocessed images, in
+    chunks; optionally the attention entropy per layer."""
+    import torch
+    from mmconmim.evaluation.features import preprocess_single_view
+    backbone = model.teacher_backbone
+    was = backbone.training
+    backbone.eval()
+    outs = []
+    with torch.no_grad():
+        for start in range(0, images.shape[0], 128):
+            batch = dict(inputs=images[start:start + 128],
+                         data_samples=None)
+            x = preprocess_single_view(model, batch)
+            outs.append(backbone(x, mask=None)[-1])
+    backbone.train(was)
+    return torch.cat(outs)
+
+
+def attention_entropy(backbone, x):
+    """Mean entropy (nats) of each layer's attention rows, recomputed from
+    the layer inputs captured by forward pre-hooks (so it follows the
+    module's own weights and the shared relative position bias)."""
+    import torch
+    captured = []
+
+    def hook(module, args, kwargs):
+        captured.append((module, args[0], kwargs.get('rel_pos_bias')))
+
+    handles = [layer.attn.register_forward_pre_hook(hook, with_kwargs=True)
+               for layer in backbone.layers]
+    try:
+        with torch.no_grad():
+            backbone(x, mask=None)
+    finally:
+        for h in handles:
+            h.remove()
+    entropies = []
+    for attn, inp, rel in captured:
+        B, L, C = inp.shape
+        bias = None
+        if attn.q_bias is not None:
+            bias = torch.cat((attn.q_bias, torch.zeros_like(attn.v_bias),
+                              attn.v_bias))
+        qkv = torch.nn.functional.linear(inp, attn.qkv.weight, bias)
+        qkv = qkv.reshape(B, L, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k = qkv[0] * attn.scale, qkv[1]
+        logits = q @ k.transpose(-2, -1)
+        if attn.relative_position_bias_table is not None:
+            logits = logits + attn.relative_position_bias()[None]
+        if rel is not None:
+            logits = logits + rel
+        p = logits.softmax(-1)
+        entropies.append(float(-(p * p.clamp_min(1e-12).log()).sum(-1)
+                               .mean()))
+    return entropies
+
+
+def position_probe(train_tok, val_tok):
+    """Top-1 (%) of a linear probe predicting the patch index (0..N-1) from
+    one patch token: fit on train images, tested on val images."""
+    import torch
+    from mmconmim.evaluation.linear_probe import linear_probe
+    B, N, C = train_tok.shape
+    gen = torch.Generator().manual_seed(0)
+    tr = train_tok[torch.randperm(B, generator=gen)[:64]]
+    va = val_tok[torch.randperm(val_tok.shape[0], generator=gen)[:64]]
+    labels = torch.arange(N)
+    res = linear_probe(tr.reshape(-1, C), labels.repeat(tr.shape[0]),
+                       va.reshape(-1, C), labels.repeat(va.shape[0]),
+                       num_classes=N, weight_decay=1e-3, max_iter=30)
+    return res['top1']
+
+
+def ema_gap(model):
+    import torch
+    num, den = 0., 0.
+    for ps, pt in zip(model.backbone.parameters(),
+                      model.teacher_backbone.parameters()):
+        num += float((ps.detach() - pt.detach()).pow(2).sum())
+        den += float(pt.detach().pow(2).sum())
+    return math.sqrt(num / max(den, 1e-12)) if den else 0.
+
+
+def bn_stats(model):
+    import torch
+    out = {}
+    for name, m in model.neck.named_modules():
+        if isinstance(m, torch.nn.BatchNorm1d) and m.running_var is not None:
+            out[name] = dict(mean_abs=float(m.running_mean.abs().mean()),
+                             var_mean=float(m.running_var.mean()),
+                             var_min=float(m.running_var.min()))
+    return out
+
+
+def batch_metrics(model, data):
+    """Loss, cross-image-teacher loss, masked/visible distance, masked
+    top-1 on one training batch (no update)."""
+    import torch
+    from benchmarks.conmim_paper_setting import (masked_distance_ratio,
+                                                 masked_top1)
+    student_view, teacher_view = data['inputs']
+    mask = torch.stack([s.mask for s in data['data_samples']]).bool()
+    with torch.no_grad():
+        s = model.patch_embeddings(model.backbone, model.neck, student_view,
+                                   mask)
+        t = model.patch_embeddings(model.teacher_backbone,
+                                   model.teacher_projector, teacher_view,
+                                   None)
+        m = mask.flatten(1)
+        loss = float(model.head.loss(s, t, m))
+        loss_x = float(model.head.loss(s, t.roll(1, dims=0), m))
+    return dict(loss_batch=loss, loss_xteacher=loss_x,
+                masked_distance_ratio=masked_distance_ratio(model, data),
+                masked_top1=masked_top1(model, data))
+
+
+def evaluate(model, sets, full=True):
+    """kNN (avg, cls), rank/std, position metrics of the teacher."""
+    import torch
+    from mmconmim.evaluation.knn import knn_classify
+    (xtr, ytr), (xva, yva) = sets
+    backbone = model.teacher_backbone
+    extra = backbone.num_extra_tokens
+    ttr, tva = teacher_tokens(model, xtr), teacher_tokens(model, xva)
+    rec = {}
+    for pool, fn in (('avg', lambda t: t[:, extra:].mean(1)),
+                     ('cls', lambda t: t[:, 0])):
+        rec[f'knn_{pool}'] = knn_classify(fn(ttr), ytr, fn(tva), yva,
+                                          k=20, temperature=0.07)['top1']
+    pooled = tva[:, extra:].mean(1)
+    patches = tva[:, extra:]
+    flat = patches.reshape(-1, patches.shape[-1])
+    sub = flat[torch.randperm(flat.shape[0],
+                              generator=torch.Generator().manual_seed(0))
+               [:4096]]
+    rec.update(erank_pooled=effective_rank(pooled),
+               std_pooled=per_dim_std(pooled),
+               erank_patch=effective_rank(sub), std_patch=per_dim_std(sub),
+               pos_share=position_share(patches))
+    if full:
+        rec['pos_probe'] = position_probe(ttr[:, extra:], patches)
+        from mmconmim.evaluation.features import preprocess_single_view
+        x = preprocess_single_view(model, dict(inputs=xva[:64],
+                                               data_samples=None))
+        was = backbone.training
+        backbone.eval()
+        rec['attn_entropy'] = attention_entropy(backbone, x)
+        backbone.train(was)
+    rec['_pooled'] = (ttr[:, extra:].mean(1), ytr, pooled, yva)
+    return rec
+
+
+def final_linear(rec):
+    from mmconmim.evaluation.linear_probe import linear_probe
+    ftr, ytr, fva, yva = rec['_pooled']
+    return linear_probe(ftr, ytr, fva, yva, weight_decay=1e-2)['top1']
+
+
+# --------------------------------------------------------------------- main
+def build_optim(model, a):
+    from mmengine.optim import build_optim_wrapper
+    return build_optim_wrapper(model, dict(
+        type='OptimWrapper',
+        constructor='TrainableParamsOptimWrapperConstructor',
+        optimizer=dict(type='AdamW', lr=a.lr, betas=(0.9, 0.98), eps=1e-8,
+                       weight_decay=0.05),
+        paramwise_cfg=dict(flat_decay_mult=0., custom_keys={
+            'cls_token': dict(decay_mult=0.),
+            'pos_embed': dict(decay_mult=0.)})))
+
+
+def lr_at(a, it):
+    """LinearLR warmup (start 1e-4) then cosine to 1e-5, per iteration, as
+    the demo's param_scheduler."""
+    if it < a.warmup:
+        return a.lr * (1e-4 + (1 - 1e-4) * it / a.warmup)
+    prog = (it - a.warmup) / max(1, a.iters - a.warmup)
+    return 1e-5 + (a.lr - 1e-5) * 0.5 * (1 + math.cos(math.pi * prog))
+
+
+def run(a):
+    import random
+
+    import numpy as np
+    import torch
+    from mmengine.logging import MessageHub
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    import mmconmim  # noqa: F401
+    init_default_scope('mmpretrain')
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', '1')))
+    random.seed(a.seed)
+    np.random.seed(a.seed)
+    torch.manual_seed(a.seed)
+    MessageHub.get_current_instance().update_info('max_iters', a.iters)
+    model = MODELS.build(model_cfg(a))
+    model.init_weights()
+    model.train()
+    optim = build_optim(model, a)
+    params = [p for g in optim.optimizer.param_groups for p in g['params']]
+    sets = eval_batches(a)
+    loader = build_loader(a)
+    result = dict(args=vars(a), records=[], grad_norm=[], loss=[],
+                  start=time.time())
+    # iteration 0: the teacher is not a copy of the student before its
+    # first update; copy it so that "iteration 0" is the initialisation
+    model.teacher.update_parameters(torch.nn.Sequential(model.backbone,
+                                                        model.neck))
+    model.teacher.steps.fill_(0)  # the schedule still starts at step 0
+    rec = evaluate(model, sets)
+    window = []
+    t0 = time.time()
+    for it, batch in enumerate(loader):
+        data = model.data_preprocessor(batch, True)
+        if it % a.eval_interval == 0:
+            rec.update(batch_metrics(model, data))
+            log(result, rec, it, window, model, t0, a)
+        for g in optim.optimizer.param_groups:
+            g['lr'] = lr_at(a, it) * g.get('lr_mult', 1.)
+        loss = model(**data, mode='loss')['loss']
+        optim.zero_grad()
+        loss.backward()
+        gn = float(torch.nn.utils.clip_grad_norm_(params, a.clip))
+        optim.step()
+        result['grad_norm'].append(gn)
+        result['loss'].append(float(loss.detach()))
+        window = (window + [float(loss.detach())])[-a.eval_interval:]
+        if not math.isfinite(float(loss.detach())):
+            print('non-finite loss; stopping', flush=True)
+            break
+        if (it + 1) % a.eval_interval == 0 and it + 1 < a.iters:
+            rec = evaluate(model, sets)
+    rec = evaluate(model, sets)
+    rec.update(batch_metrics(model, data))
+    log(result, rec, a.iters, window, model, t0, a)
+    result['linear'] = final_linear(rec)
+    first = result['records'][0]
+    last = result['records'][-1]
+    result['summary'] = dict(
+        name=a.name, knn0=first['knn_avg'], knn_end=last['knn_avg'],
+        knn_cls0=first['knn_cls'], knn_cls_end=last['knn_cls'],
+        knn_min=min(r['knn_avg'] for r in result['records']),
+        linear=result['linear'], final_loss=last['loss_running'],
+        max_grad_norm=max(result['grad_norm'] or [0.]),
+        seconds=time.time() - t0)
+    dump(result, a)
+    s = result['summary']
+    print(f"DONE {a.name}: kNN {s['knn0']:.1f} -> {s['knn_end']:.1f} "
+          f"(cls {s['knn_cls0']:.1f} -> {s['knn_cls_end']:.1f}), linear "
+          f"{s['linear']:.1f}, loss {s['final_loss']:.3f}", flush=True)
+    return result
+
+
+def log(result, rec, it, window, model, t0, a):
+    out = {k: v for k, v in rec.items() if not k.startswith('_')}
+    out.update(iter=it, loss_running=(sum(window) / len(window)
+                                      if window else out.get('loss_batch')),
+               ema_gap=ema_gap(model), bn=bn_stats(model),
+               grad_norm_max=max(result['grad_norm'][-a.eval_interval:] or
+                                 [0.]),
+               rel_pos_table_norm=float(
+                   model.backbone.rel_pos_bias.relative_position_bias_table
+                   .detach().norm()))
+    result['records'].append(out)
+    elapsed = time.time() - t0
+    eta = elapsed / max(it, 1) * (a.iters - it)
+    print(f"[{a.name}] it {it:4d}/{a.iters} loss {out['loss_running']:.3f} "
+          f"x-img {out.get('loss_xteacher', float('nan')):.3f} kNN avg "
+          f"{out['knn_avg']:.1f} cls {out['knn_cls']:.1f} pos-probe "
+          f"{out.get('pos_probe', float('nan')):.1f} pos-share "
+          f"{out['pos_share']:.3f} erank {out['erank_pooled']:.1f} "
+          f"gn-max {out['grad_norm_max']:.2f} ema-gap {out['ema_gap']:.3f} "
+          f"| {elapsed:.0f} s, ETA {eta:.0f} s", flush=True)
+    dump(result, a)
+
+
+def dump(result, a):
+    out = a.out or osp.join(REPO_ROOT, 'work_dirs', 'conmim_small_scale',
+                            a.name + '.json')
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with open(out + '.tmp', 'w') as f:
+        json.dump({k: v for k, v in result.items() if k != 'start'}, f)
+    os.replace(out + '.tmp', out)
+
+
+def random_vit(a):
+    """kNN (patch mean) and linear probe of the compare tool's random-init
+    row: mmpretrain ``VisionTransformer`` of the same size, seed ``a.seed``
+    (:func:`mmconmim.evaluation.compare.random_backbone_cfg`)."""
+    import torch
+    from mmengine.registry import DefaultScope
+
+    build_preprocessor, random_backbone_cfg = compare_tool(
+        'build_preprocessor', 'random_backbone_cfg')
+    from mmconmim.evaluation.knn import knn_classify
+    from mmconmim.evaluation.linear_probe import linear_probe
+    from mmconmim.registry import MODELS
+    import mmconmim  # noqa: F401
+    cfg = random_backbone_cfg(dict(
+        arch='vit-tiny', width=a.embed_dims, depth=a.num_layers,
+        heads=a.num_heads, img_size=a.img_size, patch_size=a.patch_size))
+    torch.manual_seed(a.seed)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        backbone = MODELS.build(cfg)
+    backbone.init_weights()
+    backbone.eval()
+    prep = build_preprocessor()
+    feats = []
+    for x, y in eval_batches(a):
+        with torch.no_grad():
+            inp = prep(dict(inputs=x, data_samples=None))['inputs'].float()
+            tok = backbone(inp)[-1]
+        feats += [tok[:, 1:].mean(1), y]
+    knn = knn_classify(*feats, k=20, temperature=0.07)['top1']
+    lin = linear_probe(*feats, weight_decay=1e-2)['top1']
+    print(f'RANDOM ViT {a.data} seed {a.seed}: kNN {knn:.1f} linear '
+          f'{lin:.1f}')
+    out = a.out or osp.join(REPO_ROOT, 'work_dirs', 'conmim_small_scale',
+                            a.name + '.json')
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with open(out, 'w') as f:
+        json.dump(dict(args=vars(a), summary=dict(
+            name=a.name, knn0=knn, knn_end=knn, linear=lin)),
+            f)
+
+
+# --------------------------------------------------------------------- plot
+LABELS = dict(knn_avg='teacher kNN top-1 (patch mean), %',
+              knn_cls='teacher kNN top-1 (CLS), %',
+              loss_running='loss (running mean)',
+              loss_xteacher='loss vs ANOTHER image\'s teacher',
+              pos_probe='position probe top-1, %',
+              pos_share='position share of token variance',
+              erank_pooled='effective rank, pooled',
+              erank_patch='effective rank, patch tokens',
+              masked_distance_ratio='masked/visible distance',
+              ema_gap='EMA gap |s - t| / |t|', grad_norm='grad norm (max '
+              'per interval)')
+
+
+def plot(paths, out, keys, title=None):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    runs = [json.load(open(p)) for p in paths]
+    keys = keys.split(',')
+    cols = 3
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.3 * rows),
+                             dpi=90, squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        for r in runs:
+            recs = r['records']
+            src = 'grad_norm_max' if key == 'grad_norm' else key
+            xs = [x['iter'] for x in recs if x.get(src) is not None]
+            ys = [x[src] for x in recs if x.get(src) is not None]
+            ax.plot(xs, ys, marker='.', label=r['args']['name'])
+        ax.set_title(LABELS.get(key, key), fontsize=9)
+        ax.set_xlabel('iteration', fontsize=8)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis('off')
+    axes.flat[0].legend(fontsize=7)
+    a = runs[0]['args']
+    fig.suptitle(title or (
+        f"ConMIM small scale: {osp.basename(a['data'].rstrip('/'))}, "
+        f"{a['img_size']} px / {a['patch_size']}-px patches, ViT "
+        f"{a['embed_dims']} x {a['num_layers']}, batch {a['batch_size']}, "
+        f"{a['iters']} iterations, seed {a['seed']}"), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    print(f'written {out}')
+
+
+SETTING_KEYS = (('abs_pos_emb', True, 'abs. pos.'),
+                ('negatives', 'batch', "negatives='batch'"),
+                ('center_targets', True, 'centred targets'),
+                ('mask_pos_scale', None, 'mask-token pos. code'),
+                ('rel_pos_init_std', None, 'rel-pos table init'))
+DEFAULTS = dict(lr=2e-3, warmup=30, momentum=0.004, crop_min=0.08,
+                batch_size=32, layer_scale=0.1, proj_layers=3)
+
+
+def setting_of(args):
+    """A run's setting in words: paper backbone / abs. pos. plus every
+    option and knob that differs from the demo's defaults."""
+    if args.get('random_vit'):
+        return 'random plain ViT (compare tool row)'
+    words = []
+    for key, on, label in SETTING_KEYS:
+        value = args.get(key)
+        if (on is None and value) or (on is not None and value == on):
+            words.append(label if on is not None else f'{label} {value}')
+    for key, default in DEFAULTS.items():
+        if args.get(key) not in (None, default):
+            words.append(f'{key}={args[key]}')
+    return 'paper backbone' + (' + ' + ', '.join(words) if words else '')
+
+
+def trials_table(paths):
+    rows = ['| run | setting | dataset | iters | seed | kNN @0 | kNN end '
+            '| kNN min | CLS kNN @0 -> end | linear | final loss |',
+            '|---|---|---|---|---|---|---|---|---|---|---|']
+    for path in paths:
+        r = json.load(open(path))
+        a, s = r['args'], r.get('summary')
+        if not s:
+            continue
+        data = osp.basename(a['data'].rstrip('/'))
+        cls = (f"{s['knn_cls0']:.1f} -> {s['knn_cls_end']:.1f}"
+               if 'knn_cls0' in s else '-')
+        loss = f"{s['final_loss']:.3f}" if 'final_loss' in s else '-'
+        rows.append(
+            f"| {s['name']} | {setting_of(a)} | {data} | "
+            f"{0 if a.get('random_vit') else a['iters']} | {a['seed']} | "
+            f"{s['knn0']:.1f} | {s['knn_end']:.1f} | "
+            f"{s.get('knn_min', s['knn_end']):.1f} | {cls} | "
+            f"{s['linear']:.1f} | {loss} |")
+    return '\n'.join(rows)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    if a.make_halves:
+        return make_halves(a.make_halves)
+    if a.table:
+        return print(trials_table(a.table))
+    if a.plot:
+        return plot(a.plot, a.plot_out or osp.splitext(a.plot[0])[0] +
+                    '.png', a.plot_keys)
+    if not a.data:
+        raise SystemExit('--data is required')
+    if a.random_vit:
+        return random_vit(a)
+    if a.unit_size is None:
+        a.unit_size = 2 * a.patch_size if a.img_size % (
+            2 * a.patch_size) == 0 else a.patch_size
+    a.warmup = max(1, min(a.warmup, a.iters // 10))
+    run(a)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,240 @@
+"""Opt-in small-data options of ConMIM (issue 25, docs/conmim_small_scale.md)
+against hand-computed references, and the paper recipes left unchanged."""
+import glob
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmconmim.models import DenoisingContrastLoss
+
+
+def batch_infonce(student, teacher, mask, tau, center=False):
+    """InfoNCE written out: every masked (b, j) against all B * N teacher
+    tokens of the batch, positive (b, j), float64 loops."""
+    B, N, _ = student.shape
+    if center:
+        teacher = teacher - teacher.mean(0, keepdim=True)
+    keys = [(c, i) for c in range(B) for i in range(N)]
+    terms = []
+    for b in range(B):
+        for j in range(N):
+            if not mask[b, j]:
+                continue
+            s = student[b, j] / student[b, j].norm()
+            logits = torch.stack([
+                (s * teacher[c, i] / teacher[c, i].norm()).sum() / tau
+                for c, i in keys
+            ])
+            terms.append(torch.logsumexp(logits, 0) -
+                         logits[keys.index((b, j))])
+    return torch.stack(terms).mean()
+
+
+def inputs(B=2, N=5, C=4, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    student = torch.randn(B, N, C, generator=gen, dtype=torch.float64)
+    teacher = torch.randn(B, N, C, generator=gen, dtype=torch.float64)
+    mask = torch.tensor([[1, 0, 1, 1, 0], [0, 1, 1, 0, 1]]).bool()
+    return student, teacher, mask
+
+
+@pytest.mark.parametrize('center', [False, True])
+def test_batch_negatives_equal_hand_computed_infonce_on_two_images(center):
+    student, teacher, mask = inputs()
+    ref = student.clone().requires_grad_(True)
+    expected = batch_infonce(ref, teacher, mask, 0.2, center)
+    expected.backward()
+    ours = student.float().clone().requires_grad_(True)
+    loss = DenoisingContrastLoss(temperature=0.2, negatives='batch',
+                                 center_targets=center)(
+                                     ours, teacher.float(), mask)
+    loss.backward()
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-5,
+                               atol=1e-6)
+    torch.testing.assert_close(ours.grad.double(), ref.grad, rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_batch_negatives_make_position_alone_insufficient():
+    """Teacher tokens that encode only position (the same in every image):
+    with the paper's per-image dictionary a student that matches them is at
+    the minimum; with the batch dictionary it cannot tell the images apart
+    (loss >= log B), and position-centred targets carry nothing."""
+    B, N, C = 4, 6, 8
+    pos = torch.randn(1, N, C).expand(B, N, C)
+    mask = torch.ones(B, N, dtype=torch.bool)
+    tau = 0.05
+    image = DenoisingContrastLoss(temperature=tau)(pos, pos, mask)
+    batch = DenoisingContrastLoss(temperature=tau, negatives='batch')(
+        pos, pos, mask)
+    assert float(image) < 0.5
+    assert float(batch) >= torch.log(torch.tensor(float(B))) - 1e-5
+
+
+def test_centred_targets_have_zero_per_position_batch_mean():
+    gen = torch.Generator().manual_seed(1)
+    teacher = torch.randn(3, 7, 5, generator=gen) + 4.  # a shared offset
+    loss = DenoisingContrastLoss(center_targets=True)
+    centred = teacher - teacher.mean(0, keepdim=True)
+    targets = loss.targets(teacher)
+    torch.testing.assert_close(
+        targets, centred / centred.norm(dim=-1, keepdim=True))
+    torch.testing.assert_close(
+        (targets * centred.norm(dim=-1, keepdim=True)).mean(0),
+        torch.zeros(7, 5), atol=1e-6, rtol=0)
+    # without the option the targets are only normalised
+    torch.testing.assert_close(
+        DenoisingContrastLoss().targets(teacher),
+        teacher / teacher.norm(dim=-1, keepdim=True))
+
+
+def test_small_data_option_errors():
+    with pytest.raises(ValueError, match='negatives'):
+        DenoisingContrastLoss(negatives='queue')
+    one = torch.randn(1, 4, 3)
+    with pytest.raises(ValueError, match='at least 2 images'):
+        DenoisingContrastLoss(center_targets=True)(
+            one, one, torch.ones(1, 4, dtype=torch.bool))
+
+
+def test_rel_pos_table_init_breaks_the_masked_token_symmetry():
+    """Paper setting (no abs. pos.): all masked tokens of an image are
+    identical at initialisation with the zero table, distinct with a
+    non-zero one."""
+    from mmconmim.registry import MODELS
+    cfg = dict(type='ConMIMViT', arch=dict(embed_dims=32, num_layers=2,
+                                           num_heads=2,
+                                           feedforward_channels=64),
+               img_size=32, patch_size=8, use_abs_pos_emb=False,
+               use_shared_rel_pos_bias=True, out_type='raw')
+    mask = torch.zeros(1, 4, 4, dtype=torch.bool)
+    mask[0, :2] = True  # 8 masked patches
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    spreads = {}
+    for std in (0., 0.02):
+        torch.manual_seed(0)
+        vit = MODELS.build(dict(cfg, rel_pos_bias_init_std=std))
+        vit.init_weights()
+        table = vit.rel_pos_bias.relative_position_bias_table
+        assert (float(table.abs().max()) == 0.) == (std == 0.)
+        assert float(table.abs().max()) <= 2 * std + 1e-9
+        with torch.no_grad():
+            tokens = vit(x, mask)[-1][0, 1:][mask.flatten()]
+        spreads[std] = float(torch.pdist(tokens.double()).max())
+    assert spreads[0.] < 1e-5
+    assert spreads[0.02] > 1e-3
+    with pytest.raises(ValueError, match='rel_pos_bias_init_std'):
+        MODELS.build(dict(cfg, rel_pos_bias_init_std=-1.))
+
+
+def test_position_mask_tokens_differ_at_iteration_0_and_change_nothing_else():
+    """Paper backbone (no abs. pos., zero table) + mask_token_pos_scale: the
+    masked tokens of an image differ at initialisation; with a zero scale
+    they are identical; the unmasked forward, the visible-only forward and
+    the state dict keys are the paper backbone's."""
+    from mmconmim.registry import MODELS
+    cfg = dict(type='ConMIMViT', arch=dict(embed_dims=32, num_layers=2,
+                                           num_heads=2,
+                                           feedforward_channels=64),
+               img_size=32, patch_size=8, use_abs_pos_emb=False,
+               use_shared_rel_pos_bias=True, out_type='raw')
+    torch.manual_seed(0)
+    paper = MODELS.build(cfg)
+    paper.init_weights()
+    fixed = MODELS.build(dict(cfg, mask_token_pos_scale=0.2))
+    assert set(fixed.state_dict()) == set(paper.state_dict())
+    fixed.load_state_dict(paper.state_dict())
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(2, 4, 4, dtype=torch.bool)
+    mask[:, 1:3] = True
+    with torch.no_grad():
+        masked = {name: vit(x, mask)[-1][:, 1:][mask.flatten(1)]
+                  for name, vit in (('paper', paper), ('fixed', fixed))}
+        torch.testing.assert_close(fixed(x)[-1], paper(x)[-1])
+        # nothing masked: the code is never added
+        none = torch.zeros_like(mask)
+        torch.testing.assert_close(fixed(x, none)[-1], paper(x, none)[-1])
+    per_image = {k: v.reshape(2, 8, -1)[0].double() for k, v in
+                 masked.items()}
+    assert float(torch.pdist(per_image['paper']).max()) < 1e-5
+    assert float(torch.pdist(per_image['fixed']).min()) > 1e-2
+    # the code added to mask token j is 0.2 * the 2-D sin-cos code of j
+    from mmpretrain.models.utils import build_2d_sincos_position_embedding
+    torch.testing.assert_close(
+        fixed.mask_pos_code, 0.2 * build_2d_sincos_position_embedding(
+            (4, 4), 32))
+
+
+PAPER_LOSS = dict(type='DenoisingContrastLoss', temperature=0.1)
+
+
+@pytest.mark.parametrize('path', sorted(
+    glob.glob('configs/conmim/conmim_vit-*_in1k.py')))
+def test_paper_configs_keep_the_paper_loss_and_backbone(path):
+    """The full recipes use none of the small-data options."""
+    cfg = Config.fromfile(path)
+    assert cfg.model.head.loss.to_dict() == PAPER_LOSS
+    assert cfg.model.backbone.use_abs_pos_emb is False
+    assert cfg.model.backbone.get('rel_pos_bias_init_std', 0.) == 0.
+    assert cfg.model.backbone.get('mask_token_pos_scale', 0.) == 0.
+    loss = DenoisingContrastLoss(**{k: v for k, v in PAPER_LOSS.items()
+                                    if k != 'type'})
+    assert loss.negatives == 'image' and loss.center_targets is False
+
+
+SMALLDATA = sorted(glob.glob('configs/conmim/conmim_*smalldata*.py'))
+
+
+@pytest.mark.parametrize('path', SMALLDATA)
+def test_small_data_config_builds_and_trains_a_step(path, tmp_path):
+    from mmengine.dataset import default_collate
+    from mmengine.logging import MessageHub
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import DATASETS, MODELS
+
+    from tests.fixtures.helpers import write_images
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(path)
+    assert cfg.model.head.loss.negatives == 'batch'
+    assert cfg.model.backbone.use_abs_pos_emb is False  # paper backbone
+    assert cfg.model.backbone.mask_token_pos_scale == 0.2
+    folder = write_images(str(tmp_path / 'imgs'), num=2, size=96)
+    dataset = DATASETS.build(dict(type='CustomDataset', data_root=folder,
+                                  with_label=False,
+                                  pipeline=cfg.train_pipeline))
+    batch = default_collate([dataset[0], dataset[1]])
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    data = model.data_preprocessor(batch, True)
+    assert data['inputs'][0].shape == (2, 3, 64, 64)
+    loss = model(**data, mode='loss')['loss']
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.neck.fc0.weight.grad.abs().sum() > 0
+
+
+def test_demo_turns_the_small_data_fix_on():
+    cfg = Config.fromfile('configs/demo/conmim_demo.py')
+    assert cfg.model.head.loss.negatives == 'batch'
+
+
+def test_batch_negatives_ablation_differs_from_the_recipe_only_in_the_loss():
+    ablation = Config.fromfile(
+        'configs/conmim/ablations/'
+        'conmim_vit-base-p16_batch-negatives_32xb64-amp-coslr-300e_in1k.py')
+    recipe = Config.fromfile(
+        'configs/conmim/conmim_vit-base-p16_32xb64-amp-coslr-300e_in1k.py')
+    assert ablation.model.head.loss.negatives == 'batch'
+    expected = recipe.to_dict()
+    expected['model']['head']['loss']['negatives'] = 'batch'
+    got = ablation.to_dict()
+    for cfg in (expected, got):
+        cfg.pop('_base_', None)
+    assert got == expected
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    assert MODELS.build(ablation.model.head).loss_module.negatives == 'batch'
