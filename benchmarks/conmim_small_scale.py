@@ -97,14 +97,28 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def compare_tool(*names):
-    """Names from the compare tool (its ConMIM rows' photometric ops, its
-    random-init row), wherever the package keeps it."""
-    try:
-        from mmconmim import compare as module
-    except ImportError:
-        from mmconmim.evaluation import compare as module
-    return [getattr(module, name) for name in names]
+def teacher_photometric() -> list:
+    """BYOL's strong photometric ops without blur and solarize (colour
+    jitter + grayscale), the teacher view of every trial of
+    docs/conmim_small_scale.md."""
+    return [
+        dict(type='RandomApply', transforms=[dict(
+            type='ColorJitter', brightness=0.4, contrast=0.4,
+            saturation=0.2, hue=0.1)], prob=0.8),
+        dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+             channel_weights=(0.114, 0.587, 0.2989)),
+    ]
+
+
+def build_preprocessor():
+    """The ImageNet-normalising ``SelfSupDataPreprocessor`` of every run."""
+    from mmengine.registry import DefaultScope
+
+    from mmconmim.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(dict(
+            type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375], to_rgb=True))
 
 
 # ---------------------------------------------------------------- dataset 2
@@ -177,7 +191,6 @@ def build_loader(a):
     from mmengine.dataset import default_collate
     from mmpretrain.registry import DATASETS
 
-    _photometric, = compare_tool('_photometric')
     pipeline = [
         dict(type='RobustLoadImageFromFile'),
         dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -186,7 +199,7 @@ def build_loader(a):
              aspect_ratio_range=(3. / 4., 4. / 3.),
              interpolation='bicubic', backend='pillow'),
         dict(type='MultiView', num_views=[1, 1],
-             transforms=[[], _photometric()]),
+             transforms=[[], teacher_photometric()]),
         dict(type='UnitMaskGenerator', input_size=a.img_size,
              mask_patch_size=a.unit_size, model_patch_size=a.patch_size,
              mask_ratio=a.mask_ratio),
@@ -537,17 +550,16 @@ def dump(result, a):
 def random_vit(a):
     """kNN (patch mean) and linear probe of the compare tool's random-init
     row: mmpretrain ``VisionTransformer`` of the same size, seed ``a.seed``
-    (:func:`mmconmim.evaluation.compare.random_backbone_cfg`)."""
+    (:func:`mmconmim.compare.evaluate.plain_backbone_cfg`)."""
     import torch
     from mmengine.registry import DefaultScope
 
-    build_preprocessor, random_backbone_cfg = compare_tool(
-        'build_preprocessor', 'random_backbone_cfg')
+    from mmconmim.compare.evaluate import plain_backbone_cfg
     from mmconmim.evaluation.knn import knn_classify
     from mmconmim.evaluation.linear_probe import linear_probe
     from mmconmim.registry import MODELS
     import mmconmim  # noqa: F401
-    cfg = random_backbone_cfg(dict(
+    cfg = plain_backbone_cfg(dict(
         arch='vit-tiny', width=a.embed_dims, depth=a.num_layers,
         heads=a.num_heads, img_size=a.img_size, patch_size=a.patch_size))
     torch.manual_seed(a.seed)

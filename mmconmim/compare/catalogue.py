@@ -22,9 +22,11 @@ ARCHS = {
 }
 
 METHOD_LABELS = {
-    'conmim': 'ConMIM, paper setting (shared rel. pos. bias, no abs. pos. '
-              'embedding)',
-    'conmim-abspos': 'ConMIM + absolute position embedding',
+    'conmim': 'ConMIM, paper backbone (shared rel. pos. bias, no abs. pos. '
+              'embedding) + small-data fix (cross-image dictionary, '
+              'mask-token position code)',
+    'conmim-abspos': 'ConMIM + absolute position embedding + cross-image '
+                     'dictionary',
     'a2mim': 'A2MIM',
     'mae': 'MAE',
     'simmim': 'SimMIM',

@@ -109,10 +109,18 @@ def test_conmim_rows_settings_live_in_one_file(tmp_path):
         'ConMIMViT'
     assert paper.model.backbone.use_abs_pos_emb is False
     assert abspos.model.backbone.use_abs_pos_emb is True
+    # the small-data fix of docs/conmim_small_scale.md is on in both rows:
+    # the cross-image dictionary, and the mask-token position code where
+    # there is no absolute position embedding to tell mask tokens apart
+    assert paper.model.head.loss.negatives == 'batch'
+    assert abspos.model.head.loss.negatives == 'batch'
+    assert paper.model.backbone.mask_token_pos_scale == 0.2
+    assert abspos.model.backbone.mask_token_pos_scale == 0.
     # everything else of the abspos row is the paper row's
     a, b = paper.to_dict(), abspos.to_dict()
-    a['model']['backbone'].pop('use_abs_pos_emb')
-    b['model']['backbone'].pop('use_abs_pos_emb')
+    for row in (a, b):
+        row['model']['backbone'].pop('use_abs_pos_emb')
+        row['model']['backbone'].pop('mask_token_pos_scale')
     assert a == b
 
 
@@ -138,7 +146,7 @@ def test_random_rows_use_each_methods_backbone_variant(tmp_path):
         assert type(net).__name__ == cls
         assert net.cls_token is not None  # both poolings exist
         if method == 'conmim':
-            # the paper setting: no absolute position embedding at init
+            # the paper backbone: no absolute position embedding
             assert getattr(net, 'pos_embed', None) is None
     assert catalogue.method_label('random_init-mae', 'vit-tiny') == \
         'random init, ' + catalogue.BACKBONE_VARIANTS['mae']

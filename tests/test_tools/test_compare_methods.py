@@ -457,7 +457,8 @@ def test_minutes_budget_stops_the_runner(data, tmp_path):
 
 
 def test_method_labels_name_the_setting():
-    assert 'paper setting' in cmp.method_label('conmim', 'vit-tiny')
+    assert 'paper backbone' in cmp.method_label('conmim', 'vit-tiny')
+    assert 'small-data fix' in cmp.method_label('conmim', 'vit-tiny')
     assert 'absolute position' in cmp.method_label('conmim-abspos',
                                                    'vit-small')
     assert cmp.method_label('conmim', 'resnet50') == \

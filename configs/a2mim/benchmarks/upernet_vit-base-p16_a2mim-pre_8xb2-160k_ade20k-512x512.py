@@ -16,4 +16,6 @@ _base_ = '../../conmim/benchmarks/' \
 
 model = dict(backbone=dict(use_abs_pos_emb=True))
 
-optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
+# fp16 autocast + dynamic loss scale on CUDA; mmengine's AmpOptimWrapper
+# refuses to build without a GPU, ours falls back to bf16/fp32 on the CPU
+optim_wrapper = dict(type='mmconmim.MixedPrecisionOptimWrapper')

@@ -25,3 +25,18 @@ model = dict(
             type='Pretrained',
             checkpoint='data/cim/cim_vit-base-p16_enhancer.pth',
             prefix='backbone.')))
+
+# mmseg's LayerDecayOptimizerConstructor only knows BEiT/MAE/ConvNeXt class
+# names; mmpretrain's VisionTransformer gets the same decay (0.65 per layer,
+# no weight decay on norms, biases, position embedding and CLS token)
+# through its own get_layer_depth.
+optim_wrapper = dict(
+    constructor='mmconmim.BackboneLayerDecayOptimWrapperConstructor',
+    paramwise_cfg=dict(
+        _delete_=True,
+        layer_decay_rate=0.65,
+        flat_decay_mult=0.,
+        custom_keys={
+            '.pos_embed': dict(decay_mult=0.),
+            '.cls_token': dict(decay_mult=0.)
+        }))
