@@ -468,9 +468,11 @@ def run(a):
                   start=time.time())
     # iteration 0: the teacher is not a copy of the student before its
     # first update; copy it so that "iteration 0" is the initialisation
-    model.teacher.update_parameters(torch.nn.Sequential(model.backbone,
-                                                        model.neck))
-    model.teacher.steps.fill_(0)  # the schedule still starts at step 0
+    # (through the model's public teacher properties; the EMA step count
+    # stays 0, so the schedule starts at step 0 and the first update copies
+    # the student again, as in training)
+    model.teacher_backbone.load_state_dict(model.backbone.state_dict())
+    model.teacher_projector.load_state_dict(model.neck.state_dict())
     rec = evaluate(model, sets)
     window = []
     t0 = time.time()
@@ -684,6 +686,8 @@ def trials_table(paths):
 
 def main(argv=None):
     a = parse_args(argv)
+    import mmconmim
+    mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     if a.make_halves:
         return make_halves(a.make_halves)
     if a.table:
