@@ -20,7 +20,6 @@ from PIL import Image
 import mmconmim  # noqa: F401
 from mmconmim import compare as cmp
 from mmconmim.compare.configs import MINUTES_MAX_ITERS
-from mmconmim.compare.evaluate import optional_module
 from mmconmim.compare.report import knn_curve
 from mmconmim.engine.hooks.compare_budget_hook import BUDGET_FILE
 
@@ -31,11 +30,6 @@ LIFTS = ((1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0))
 PER_CLASS = 6
 KNN_K = 3
 CLASS_LIFT = 15
-# the fine-tune / dense columns run when this checkout has their modules
-# (mmconmim/compare/finetune.py, dense.py); else they are reported as not
-# available, which is what these tests then check
-HAS_FINETUNE = optional_module('finetune') is not None
-HAS_DENSE = optional_module('dense') is not None
 RUN_ARGS = dict(methods=['conmim-abspos', 'mae'], arch='vit-tiny',
                 width=64, depth=2, img_size=32, patch_size=8, iters=2,
                 batch_size=4, knn_k=KNN_K, knn_interval=2,
@@ -135,16 +129,10 @@ def test_end_to_end_report(first_run, data):
         assert any(line.startswith('[') and f'{method}: start' in line
                    and 'estimated remaining' in line for line in lines)
         assert any(f'{method}: done in' in line for line in lines)
-    if HAS_FINETUNE:
-        assert report['unavailable'] == {}
-        assert '| finetune top-1 |' in md
-        assert all(report['methods'][r]['per_seed'][0]['finetune_top1']
-                   is not None for r in ROWS)
-    else:
-        assert 'not available' in report['unavailable']['finetune']
-        assert any('finetune column not available' in line
-                   for line in lines)
-        assert '`finetune`: not available' in md
+    assert report['unavailable'] == {}
+    assert '| finetune top-1 |' in md
+    assert all(report['methods'][r]['per_seed'][0]['finetune_top1']
+               is not None for r in ROWS)
     assert 'dense linear mIoU' not in md  # no --dense
     png = Image.open(osp.join(work_dir, 'report.png'))
     assert png.size == (800, 500)
@@ -192,7 +180,6 @@ def test_report_numbers_match_recomputation(first_run, data):
         assert f'| {entry["mean"]["knn_top1"]["mean"]:.1f} |' in line
 
 
-@pytest.mark.skipif(not HAS_FINETUNE, reason='fine-tune module not merged')
 def test_finetune_numbers_match_recomputation(first_run, data, tmp_path):
     from mmconmim.compare.finetune import finetune_backbone
     work_dir, report, _ = first_run
@@ -205,7 +192,6 @@ def test_finetune_numbers_match_recomputation(first_run, data, tmp_path):
         assert row['finetune_top1'] == pytest.approx(again['top1'], abs=1e-6)
 
 
-@pytest.mark.skipif(not HAS_DENSE, reason='dense module not merged')
 def test_dense_numbers_match_recomputation(dense_run, tmp_path):
     from mmconmim.compare.dense import dense_transfer
     work_dir, report, lines = dense_run
@@ -271,11 +257,10 @@ def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
     assert any('conmim-abspos: resuming from' in line and 'iter_1.pth' in
                line for line in lines)
     assert any('mae: finished earlier, skipped' in line for line in lines)
-    if HAS_FINETUNE:
-        assert any('conmim-abspos: removing' in line and 'finetune' in line
-                   for line in lines)
-        assert again['methods']['conmim-abspos']['per_seed'][0][
-            'finetune_top1'] is not None
+    assert any('conmim-abspos: removing' in line and 'finetune' in line
+               for line in lines)
+    assert again['methods']['conmim-abspos']['per_seed'][0][
+        'finetune_top1'] is not None
     result = json.load(open(osp.join(run_dir, 'pretrain.json')))
     assert result['start_iter'] == 1 and result['iterations'] == 2
     new_logs = [d for d in set(os.listdir(run_dir)) - old_logs
