@@ -135,25 +135,14 @@ def save_method_init(method: str, settings: dict, seed: int,
     return eval_backbone_cfg(model_cfg['backbone'], settings['arch'])
 
 
-# ------------------------------------------------------- optional columns
-def optional_module(name: str):
-    """``mmconmim.compare.<name>`` or None when this checkout lacks it."""
-    import importlib
-    try:
-        return importlib.import_module(f'mmconmim.compare.{name}')
-    except ImportError as exc:
-        if exc.name != f'mmconmim.compare.{name}':
-            raise  # the module exists but one of its imports fails
-        return None
-
-
+# ------------------------------------------- fine-tune and dense columns
 def finetune_column(backbone_file: str, backbone: dict, settings: dict,
                     family: str, seed: int, work_dir: str) -> dict:
     """``finetune_top1`` (and top-5, seconds) of one backbone: the
     family's published fine-tune lr scaled to the batch by the comparison's
     rule (:data:`~mmconmim.compare.settings.LR_RULE`)."""
-    module = optional_module('finetune')
-    out = module.finetune_backbone(
+    from .finetune import finetune_backbone
+    out = finetune_backbone(
         backbone_file, backbone, settings['eval_data']['path'],
         iters=settings['finetune_iters'], batch_size=settings['batch_size'],
         lr=None, family=family, seed=seed, work_dir=work_dir,
@@ -166,8 +155,8 @@ def dense_column(backbone_file: str, backbone: dict, settings: dict,
                  seg_data: str, seed: int, work_dir: str,
                  iters: Optional[int] = None) -> dict:
     """``dense_linear_miou`` and ``dense_finetune_miou`` of one backbone."""
-    module = optional_module('dense')
-    out = module.dense_transfer(
+    from .dense import dense_transfer
+    out = dense_transfer(
         backbone_file, backbone, seg_data,
         iters=iters or settings['dense_iters'], seed=seed,
         work_dir=work_dir, img_size=settings['img_size'])

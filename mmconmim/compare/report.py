@@ -195,12 +195,10 @@ def _header(settings: dict, env: dict) -> List[str]:
         f'* {finetune}; {dense}', '']
 
 
-def _notes(settings: dict, skipped: dict, failed: dict,
-           unavailable: dict) -> List[str]:
+def _notes(settings: dict, skipped: dict, failed: dict) -> List[str]:
     lines = []
     for title, entries in (('Not run:', skipped),
-                           ('Failed (see the log):', failed),
-                           ('Columns not measured:', unavailable)):
+                           ('Failed (see the log):', failed)):
         if entries:
             lines += [title, ''] + [f'* `{m}`: {why}'
                                     for m, why in entries.items()] + ['']
@@ -217,10 +215,8 @@ def _notes(settings: dict, skipped: dict, failed: dict,
 
 
 def write_report(work_dir: str, settings: dict, results: dict,
-                 skipped: dict, failed: dict, env: dict,
-                 unavailable: Optional[dict] = None) -> dict:
+                 skipped: dict, failed: dict, env: dict) -> dict:
     """Write report.json and report.md; returns the report dict."""
-    unavailable = unavailable or {}
     summary = {name: summarise(rows) for name, rows in results.items()}
     gain = gains(results)
     report = dict(settings=settings, environment=env,
@@ -228,8 +224,7 @@ def write_report(work_dir: str, settings: dict, results: dict,
                   methods={name: dict(label=method_label(
                       name, settings['arch']), mean=summary[name],
                       per_seed=results[name]) for name in results},
-                  gains=gain, skipped=skipped, failed=failed,
-                  unavailable=unavailable)
+                  gains=gain, skipped=skipped, failed=failed)
     _atomic_text(osp.join(work_dir, 'report.json'),
                  json.dumps(report, indent=2))
     lines = _header(settings, env) + _table(summary, results,
@@ -239,7 +234,7 @@ def write_report(work_dir: str, settings: dict, results: dict,
                   '(points; the init row is the method\'s backbone variant '
                   'with its initialisation, untrained):', '']
         lines += _gain_table(summary, gain)
-    lines += [''] + _notes(settings, skipped, failed, unavailable)
+    lines += [''] + _notes(settings, skipped, failed)
     _atomic_text(osp.join(work_dir, 'report.md'), '\n'.join(lines))
     return report
 

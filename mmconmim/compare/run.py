@@ -44,7 +44,7 @@ from .checks import (check_eval_data, check_numbers, check_seg_data,
 from .configs import (backbone_cfg, eval_backbone_cfg, method_config,
                       write_config)
 from .evaluate import (dense_column, evaluate_backbone, finetune_column,
-                       optional_module, plain_backbone_cfg, save_method_init,
+                       plain_backbone_cfg, save_method_init,
                        save_plain_random)
 from .pretrain import PRETRAIN_ENTRY
 from .report import (cpu_model, init_points, knn_curve, plot_report,
@@ -197,13 +197,12 @@ def compute_row(name: str, seed: int, settings: dict, run_dir: str, log,
     return metrics
 
 
-def missing_columns(metrics: dict, settings: dict,
-                    unavailable: dict) -> List[str]:
+def missing_columns(metrics: dict, settings: dict) -> List[str]:
     """The optional columns asked for that ``metrics`` lacks."""
     wanted = []
-    if settings['finetune_iters'] and 'finetune' not in unavailable:
+    if settings['finetune_iters']:
         wanted.append('finetune')
-    if settings['dense'] and 'dense' not in unavailable:
+    if settings['dense']:
         wanted.append('dense')
     keys = dict(finetune='finetune_top1', dense='dense_linear_miou')
     return [c for c in wanted if keys[c] not in metrics]
@@ -248,19 +247,6 @@ def add_columns(name: str, seed: int, metrics: dict, settings: dict,
                     backbone_file, metrics['backbone_cfg'], settings,
                     seg_data, seed, osp.join(run_dir, COLUMN_DIRS[1])))
         _save_json(osp.join(run_dir, 'metrics.json'), metrics)
-
-
-def unavailable_columns(settings: dict) -> Dict[str, str]:
-    """Optional columns asked for whose module this checkout lacks."""
-    out = {}
-    for column, wanted in (('finetune', settings['finetune_iters']),
-                           ('dense', settings['dense'])):
-        if wanted and optional_module(column) is None:
-            out[column] = (
-                f'not available: mmconmim/compare/{column}.py is not in this '
-                'checkout (issue 24 item ' + ('1' if column == 'finetune'
-                                              else '2') + ')')
-    return out
 
 
 def prepare_settings(pretrain_data: str, eval_data: str, arch: str,
@@ -344,7 +330,8 @@ def _seg_data(settings: dict, work_dir: str, log) -> Optional[str]:
     if not osp.isfile(osp.join(out, 'meta.json')):
         log(f'dense: writing the segmentation mosaics to {out}')
         classes = settings['eval_data']['classes']
-        optional_module('dense').prepare_seg_data(
+        from .dense import prepare_seg_data
+        prepare_seg_data(
             settings['eval_data']['path'], out, seed=0,
             grids=tuple(g for g in MOSAIC_GRIDS if g[0] * g[1] <= classes))
     return out
@@ -373,11 +360,7 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
     check_or_store_settings(work_dir, settings)
     from mmconmim.evaluation.loading import quiet_logger
     quiet_logger()  # no weight-initialisation messages between the lines
-    unavailable = unavailable_columns(settings)
-    for column, why in unavailable.items():
-        log(f'{column} column {why}; the other columns are measured')
-    seg = None if 'dense' in unavailable else _seg_data(settings, work_dir,
-                                                        log)
+    seg = _seg_data(settings, work_dir, log)
     skipped = {m: skip_reason(m, arch) for m in methods
                if skip_reason(m, arch)}
     runnable = [m for m in methods if m not in skipped]
@@ -413,7 +396,7 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
                 metrics = _load_json(osp.join(run_dir, 'metrics.json'))
             else:
                 metrics = compute_row(name, seed, settings, run_dir, log, tag)
-            columns = missing_columns(metrics, settings, unavailable)
+            columns = missing_columns(metrics, settings)
             if finished:
                 log(f'{tag}: finished earlier, ' + (
                     f'adding {", ".join(columns)}' if columns else
@@ -443,7 +426,7 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
             f'{extra} (elapsed {_hms(time.time() - t_start)}, estimated '
             f'remaining {"unknown" if eta is None else _hms(eta)})')
     report = write_report(work_dir, settings, results, skipped, failed,
-                          _environment(), unavailable)
+                          _environment())
     plot_report(settings, curves, init_points(results),
                 osp.join(work_dir, 'report.png'))
     log(f'report: {osp.join(work_dir, "report.md")} (and report.json, '

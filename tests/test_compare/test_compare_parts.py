@@ -183,15 +183,13 @@ def test_report_table_has_std_and_gain(tmp_path):
                 dict(knn_top1=66., knn_cls_top1=47., lr=1e-4)],
     }
     env = dict(cpu='cpu', threads=1, device='no GPU', torch='x')
-    rep = report.write_report(str(tmp_path), st, rows, {}, {}, env,
-                              dict(finetune='not available: test'))
+    rep = report.write_report(str(tmp_path), st, rows, {}, {}, env)
     md = (tmp_path / 'report.md').read_text()
     line = next(x for x in md.splitlines() if x.startswith('| `mae` MAE'))
     assert '| 63.0 ± 4.2 | 44.0 ± 4.2 |' in line
     gain = next(x for x in md.splitlines() if x.startswith('| `mae` |'))
     # CLS per seed: 41 - 40 = 1, 47 - 44 = 3 -> 2 +- sqrt(2)
     assert gain == '| `mae` | `random_init-mae` | +11.0 ± 1.4 | +2.0 ± 1.4 |'
-    assert '`finetune`: not available: test' in md
     assert 'finetune top-1' not in md.split('\n\n')[2]  # column left out
     saved = json.loads((tmp_path / 'report.json').read_text())
     assert saved['gains'] == json.loads(json.dumps(rep['gains']))

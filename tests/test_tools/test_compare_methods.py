@@ -129,7 +129,6 @@ def test_end_to_end_report(first_run, data):
         assert any(line.startswith('[') and f'{method}: start' in line
                    and 'estimated remaining' in line for line in lines)
         assert any(f'{method}: done in' in line for line in lines)
-    assert report['unavailable'] == {}
     assert '| finetune top-1 |' in md
     assert all(report['methods'][r]['per_seed'][0]['finetune_top1']
                is not None for r in ROWS)
