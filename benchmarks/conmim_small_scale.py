@@ -80,6 +80,10 @@ def parse_args(argv=None):
     p.add_argument('--mask-pos-scale', type=float, default=0.,
                    help='ConMIMViT mask_token_pos_scale (sin-cos code on '
                    'the mask tokens)')
+    p.add_argument('--weight-init', choices=('paper', 'mmpretrain'),
+                   default='paper',
+                   help='ConMIMViT weight_init (mmpretrain: xavier Linear '
+                   'layers instead of the paper\'s std-0.02 weights)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--eval-interval', type=int, default=50)
     p.add_argument('--random-vit', action='store_true',
@@ -171,6 +175,7 @@ def model_cfg(a):
             use_shared_rel_pos_bias=True,
             rel_pos_bias_init_std=a.rel_pos_init_std,
             mask_token_pos_scale=a.mask_pos_scale,
+            weight_init=a.weight_init,
             final_norm=True, out_type='raw', out_indices=-1),
         neck=dict(type='ConMIMProjector', in_channels=a.embed_dims,
                   hid_channels=a.proj_hidden, out_channels=a.proj_out,
@@ -641,7 +646,8 @@ SETTING_KEYS = (('abs_pos_emb', True, 'abs. pos.'),
                 ('negatives', 'batch', "negatives='batch'"),
                 ('center_targets', True, 'centred targets'),
                 ('mask_pos_scale', None, 'mask-token pos. code'),
-                ('rel_pos_init_std', None, 'rel-pos table init'))
+                ('rel_pos_init_std', None, 'rel-pos table init'),
+                ('weight_init', 'mmpretrain', 'mmpretrain init'))
 DEFAULTS = dict(lr=2e-3, warmup=30, momentum=0.004, crop_min=0.08,
                 batch_size=32, layer_scale=0.1, proj_layers=3)
 

@@ -166,6 +166,33 @@ def test_position_mask_tokens_differ_at_iteration_0_and_change_nothing_else():
             (4, 4), 32))
 
 
+def test_weight_init_choice_paper_vs_mmpretrain():
+    """'paper': every Linear weight within +-0.02 (truncated at +-std, then
+    divided by sqrt(2 * layer) for the attention/FFN outputs); 'mmpretrain':
+    BEiTPretrainViT's xavier-uniform Linear layers, bound sqrt(6 / (fan_in +
+    fan_out)), far above 0.02 for these widths. Same keys; a bad name
+    raises."""
+    from mmconmim.registry import MODELS
+    cfg = dict(type='ConMIMViT', arch=dict(embed_dims=64, num_layers=2,
+                                           num_heads=2,
+                                           feedforward_channels=256),
+               img_size=32, patch_size=8, use_abs_pos_emb=False,
+               use_shared_rel_pos_bias=True, out_type='raw')
+    built = {}
+    for name in ('paper', 'mmpretrain'):
+        torch.manual_seed(0)
+        built[name] = MODELS.build(dict(cfg, weight_init=name))
+        built[name].init_weights()
+    assert set(built['paper'].state_dict()) == set(
+        built['mmpretrain'].state_dict())
+    fc1 = {k: v.layers[0].ffn.layers[0][0].weight for k, v in built.items()}
+    assert float(fc1['paper'].abs().max()) <= 0.02 + 1e-7
+    bound = (6 / (64 + 256)) ** 0.5  # xavier uniform, gain 1
+    assert 0.9 * bound < float(fc1['mmpretrain'].abs().max()) <= bound
+    with pytest.raises(ValueError, match="weight_init must be one of"):
+        MODELS.build(dict(cfg, weight_init='xavier'))
+
+
 PAPER_LOSS = dict(type='DenoisingContrastLoss', temperature=0.1)
 
 
