@@ -24,9 +24,9 @@ ARCHS = {
 METHOD_LABELS = {
     'conmim': 'ConMIM, paper backbone (shared rel. pos. bias, no abs. pos. '
               'embedding) + small-data fix (cross-image dictionary, '
-              'mask-token position code)',
+              'mask-token position code, mmpretrain init)',
     'conmim-abspos': 'ConMIM + absolute position embedding + cross-image '
-                     'dictionary',
+                     'dictionary, mmpretrain init',
     'a2mim': 'A2MIM',
     'mae': 'MAE',
     'simmim': 'SimMIM',
@@ -76,10 +76,10 @@ METHOD_CONFIGS = {
 
 # backbone variant each method trains (the random-init rows' labels)
 BACKBONE_VARIANTS = {
-    'conmim': 'BEiT-style ViT (ConMIMViT: layer scale 0.1, shared rel. pos. '
-              'bias, no abs. pos. embedding)',
-    'conmim-abspos': 'BEiT-style ViT (ConMIMViT: layer scale 0.1, shared '
-                     'rel. pos. bias, abs. pos. embedding)',
+    'conmim': 'BEiT-style ViT (ConMIMViT: mmpretrain init, layer scale 1.0, '
+              'shared rel. pos. bias, no abs. pos. embedding)',
+    'conmim-abspos': 'BEiT-style ViT (ConMIMViT: mmpretrain init, layer '
+                     'scale 1.0, shared rel. pos. bias, abs. pos. embedding)',
     'a2mim': 'A2MIMViT (BEiT-style: layer scale 0.1, abs. pos. embedding + '
              'per-layer rel. pos. bias)',
     'mae': 'MAEViT (fixed sin-cos pos. embedding, Xavier init)',

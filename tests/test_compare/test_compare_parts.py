@@ -116,6 +116,10 @@ def test_conmim_rows_settings_live_in_one_file(tmp_path):
     assert abspos.model.head.loss.negatives == 'batch'
     assert paper.model.backbone.mask_token_pos_scale == 0.2
     assert abspos.model.backbone.mask_token_pos_scale == 0.
+    # and the small-data initialisation (section 8 of that page)
+    for row in (paper, abspos):
+        assert row.model.backbone.weight_init == 'mmpretrain'
+        assert row.model.backbone.layer_scale_init_value == 1.0
     # everything else of the abspos row is the paper row's
     a, b = paper.to_dict(), abspos.to_dict()
     for row in (a, b):
