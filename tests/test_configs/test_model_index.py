@@ -35,41 +35,53 @@ METRIC = re.compile(r'.* \((paper|ours)(, [^()]+)?\)$')
 # 1-3 (224 px; 384 px = the dagger rows), CIM's abstract, A2MIM's README
 # table (spec/reference/*_full.md).
 PAPER = {
-    'conmim_vit-small-p16_32xb64-amp-coslr-300e_in1k':
-    {'Top 1 Accuracy (paper, 224 px)': 82.0,
-     'Top 1 Accuracy (paper, 384 px)': 83.9},
-    'conmim_vit-base-p16_32xb64-amp-coslr-300e_in1k':
-    {'Top 1 Accuracy (paper, 224 px)': 83.5},
-    'conmim_vit-base-p16_32xb64-amp-coslr-800e_in1k':
-    {'Top 1 Accuracy (paper, 224 px)': 83.7,
-     'Top 1 Accuracy (paper, 384 px)': 85.3},
-    'conmim_vit-large-p16_32xb64-amp-coslr-400e_in1k':
-    {'Top 1 Accuracy (paper, 224 px)': 84.6},
-    'conmim_vit-large-p16_32xb64-amp-coslr-800e_in1k':
-    {'Top 1 Accuracy (paper, 224 px)': 85.2,
-     'Top 1 Accuracy (paper, 384 px)': 86.3},
-    'conmim_vit-large-p16_32xb64-amp-coslr-1600e_in1k':
-    {'Top 1 Accuracy (paper, 224 px)': 85.5,
-     'Top 1 Accuracy (paper, 384 px)': 86.5},
-    'vit-base-p16_conmim-pre_8xb128-amp-coslr-100e_in1k':
-    {'Top 1 Accuracy (paper)': 83.7},
-    'vit-small-p16_conmim-pre-ft224_8xb64-amp-coslr-10e_in1k-384px':
-    {'Top 1 Accuracy (paper)': 83.9},
-    'cim-respix_vit-base-p16_8xb256-amp-coslr-300e_in1k':
-    {'Top 1 Accuracy (paper)': 83.3},
-    'cim-revdet_resnet50_8xb256-amp-coslr-300e_in1k':
-    {'Top 1 Accuracy (paper)': 80.6},
-    'a2mim_resnet50_8xb256-coslr-300e_in1k':
-    {'Top 1 Accuracy (paper)': 80.4},
-    'a2mim_vit-large-p16_8xb128-accu2-steplr-800e_in1k':
-    {'Top 1 Accuracy (paper)': 86.1},
+    'conmim_vit-small-p16_32xb64-amp-coslr-300e_in1k': {
+        'Top 1 Accuracy (paper, 224 px)': 82.0,
+        'Top 1 Accuracy (paper, 384 px)': 83.9
+    },
+    'conmim_vit-base-p16_32xb64-amp-coslr-300e_in1k': {
+        'Top 1 Accuracy (paper, 224 px)': 83.5
+    },
+    'conmim_vit-base-p16_32xb64-amp-coslr-800e_in1k': {
+        'Top 1 Accuracy (paper, 224 px)': 83.7,
+        'Top 1 Accuracy (paper, 384 px)': 85.3
+    },
+    'conmim_vit-large-p16_32xb64-amp-coslr-400e_in1k': {
+        'Top 1 Accuracy (paper, 224 px)': 84.6
+    },
+    'conmim_vit-large-p16_32xb64-amp-coslr-800e_in1k': {
+        'Top 1 Accuracy (paper, 224 px)': 85.2,
+        'Top 1 Accuracy (paper, 384 px)': 86.3
+    },
+    'conmim_vit-large-p16_32xb64-amp-coslr-1600e_in1k': {
+        'Top 1 Accuracy (paper, 224 px)': 85.5,
+        'Top 1 Accuracy (paper, 384 px)': 86.5
+    },
+    'vit-base-p16_conmim-pre_8xb128-amp-coslr-100e_in1k': {
+        'Top 1 Accuracy (paper)': 83.7
+    },
+    'vit-small-p16_conmim-pre-ft224_8xb64-amp-coslr-10e_in1k-384px': {
+        'Top 1 Accuracy (paper)': 83.9
+    },
+    'cim-respix_vit-base-p16_8xb256-amp-coslr-300e_in1k': {
+        'Top 1 Accuracy (paper)': 83.3
+    },
+    'cim-revdet_resnet50_8xb256-amp-coslr-300e_in1k': {
+        'Top 1 Accuracy (paper)': 80.6
+    },
+    'a2mim_resnet50_8xb256-coslr-300e_in1k': {
+        'Top 1 Accuracy (paper)': 80.4
+    },
+    'a2mim_vit-large-p16_8xb128-accu2-steplr-800e_in1k': {
+        'Top 1 Accuracy (paper)': 86.1
+    },
 }
 
 
 def folders():
     return sorted(
-        osp.basename(osp.dirname(p))
-        for p in glob.glob(osp.join(REPO_ROOT, 'configs', '*', 'metafile.yml')))
+        osp.basename(osp.dirname(p)) for p in glob.glob(
+            osp.join(REPO_ROOT, 'configs', '*', 'metafile.yml')))
 
 
 def load_models():
@@ -122,8 +134,8 @@ def test_every_config_is_in_a_metafile():
 
 def test_the_model_index_imports_every_metafile():
     index = yaml.safe_load(open(osp.join(REPO_ROOT, 'model-index.yml')))
-    assert sorted(index['Import']) == sorted(
-        f'configs/{folder}/metafile.yml' for folder in folders())
+    assert sorted(index['Import']) == sorted(f'configs/{folder}/metafile.yml'
+                                             for folder in folders())
     # every metafile of a configs folder has a README next to it
     for folder in folders():
         assert osp.isfile(osp.join(REPO_ROOT, 'configs', folder, 'README.md'))
@@ -229,9 +241,11 @@ def build_model(config):
     from mmengine.registry import DefaultScope
 
     import mmconmim  # noqa: F401
-    registries = {'mmpretrain': mmpretrain.registry.MODELS,
-                  'mmseg': mmseg.registry.MODELS,
-                  'mmdet': mmdet.registry.MODELS}
+    registries = {
+        'mmpretrain': mmpretrain.registry.MODELS,
+        'mmseg': mmseg.registry.MODELS,
+        'mmdet': mmdet.registry.MODELS
+    }
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
     scope = cfg.get('default_scope', 'mmpretrain')
     model_cfg = cfg.model.copy()

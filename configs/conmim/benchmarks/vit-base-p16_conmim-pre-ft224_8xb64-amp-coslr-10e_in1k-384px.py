@@ -5,7 +5,8 @@
 # config's recipe. mmconmim's MixedPrecisionOptimWrapper: fp16 with that
 # GradScaler on CUDA, bf16 autocast on CPU (mmengine's AmpOptimWrapper
 # refuses to build without a GPU).
-# Paper: 85.3 top-1 at 384 px (800-epoch ViT-B/16 pre-training). Ours: not measured.
+# Paper: 85.3 top-1 at 384 px (800-epoch ViT-B/16 pre-training). Ours: not
+# measured.
 _base_ = './vit-base-p16_conmim-pre-ft224_8xb64-coslr-10e_in1k-384px.py'
 
 optim_wrapper = dict(

@@ -5,7 +5,8 @@
 # config's recipe. mmconmim's MixedPrecisionOptimWrapper: fp16 with that
 # GradScaler on CUDA, bf16 autocast on CPU (mmengine's AmpOptimWrapper
 # refuses to build without a GPU).
-# Paper: 84.6 / 85.2 / 85.5 top-1 (400 / 800 / 1600-epoch ViT-L/16 pre-training). Ours: not measured.
+# Paper: 84.6 / 85.2 / 85.5 top-1 (400 / 800 / 1600-epoch ViT-L/16
+# pre-training). Ours: not measured.
 _base_ = './vit-large-p16_conmim-pre_8xb64-accu2-coslr-50e_in1k.py'
 
 optim_wrapper = dict(
