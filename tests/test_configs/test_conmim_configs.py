@@ -1,5 +1,6 @@
 """Every ConMIM config builds; ViT-S/16 trains a step at 224 px; the demo
 config runs through tools/train.py and the view visualiser."""
+import copy
 import glob
 import os.path as osp
 
@@ -152,6 +153,23 @@ FINETUNE = {
 }
 
 
+# AMP variant -> its fp32 recipe (the official fine-tuning is DeepSpeed fp16)
+AMP_FINETUNE = {
+    'vit-small-p16_conmim-pre_8xb128-amp-coslr-100e_in1k.py':
+        'vit-small-p16_conmim-pre_8xb128-coslr-100e_in1k.py',
+    'vit-base-p16_conmim-pre_8xb128-amp-coslr-100e_in1k.py':
+        'vit-base-p16_conmim-pre_8xb128-coslr-100e_in1k.py',
+    'vit-large-p16_conmim-pre_8xb64-accu2-amp-coslr-50e_in1k.py':
+        'vit-large-p16_conmim-pre_8xb64-accu2-coslr-50e_in1k.py',
+    'vit-small-p16_conmim-pre-ft224_8xb64-amp-coslr-10e_in1k-384px.py':
+        'vit-small-p16_conmim-pre-ft224_8xb64-coslr-10e_in1k-384px.py',
+    'vit-base-p16_conmim-pre-ft224_8xb64-amp-coslr-10e_in1k-384px.py':
+        'vit-base-p16_conmim-pre-ft224_8xb64-coslr-10e_in1k-384px.py',
+}
+# the AMP configs carry their fp32 recipe
+FINETUNE.update({amp: FINETUNE[fp32] for amp, fp32 in AMP_FINETUNE.items()})
+
+
 @pytest.mark.parametrize('name', sorted(FINETUNE))
 def test_finetune_configs_carry_their_recipe(name):
     (arch, img_size, epochs, warmup, lr, batch, accumulate, layer_decay,
@@ -184,6 +202,50 @@ def test_finetune_configs_carry_their_recipe(name):
     if arch == 'large':
         assert cfg.model.head.in_channels == 1024
         assert backbone.layer_scale_init_value == 1e-5
+
+
+
+def test_every_imagenet_finetune_has_an_amp_config():
+    names = {osp.basename(p) for p in glob.glob(
+        osp.join(FINETUNE_DIR, '*_in1k*.py')) if 'linear' not in p}
+    fp32 = {n for n in names if '-amp-' not in n}
+    assert fp32 == set(AMP_FINETUNE.values())
+    amp_only = 'vit-large-p16_conmim-pre-ft224_8xb32-accu2-amp-coslr-5e_' \
+        'in1k-384px.py'
+    assert {n for n in names if '-amp-' in n} == set(AMP_FINETUNE) | {
+        amp_only}
+
+
+@pytest.mark.parametrize('name', sorted(AMP_FINETUNE))
+def test_amp_finetune_is_its_fp32_recipe_in_mixed_precision(name):
+    """Everything but the optimizer wrapper's type and loss scale equals the
+    fp32 config; the wrapper builds on this CPU (bf16 autocast) and its
+    loss scale is the reference's (DeepSpeed: 2^7, window 128)."""
+    amp = Config.fromfile(osp.join(FINETUNE_DIR, name))
+    fp32 = Config.fromfile(osp.join(FINETUNE_DIR, AMP_FINETUNE[name]))
+    amp_dict, fp32_dict = amp.to_dict(), fp32.to_dict()
+    amp_wrapper = amp_dict.pop('optim_wrapper')
+    fp32_wrapper = fp32_dict.pop('optim_wrapper')
+    assert amp_dict == fp32_dict
+    assert amp_wrapper.pop('type') == 'MixedPrecisionOptimWrapper'
+    assert amp_wrapper.pop('loss_scale') == dict(init_scale=128.,
+                                                 growth_interval=128)
+    assert fp32_wrapper.pop('type', 'OptimWrapper') == 'OptimWrapper'
+    assert amp_wrapper == fp32_wrapper
+
+    init_default_scope('mmpretrain')
+    tiny = copy.deepcopy(amp.optim_wrapper)
+    model = MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='BEiTViT', arch=dict(
+            embed_dims=64, num_layers=2, num_heads=2,
+            feedforward_channels=128), img_size=32, patch_size=16,
+            use_abs_pos_emb=False, use_rel_pos_bias=True,
+            out_type='avg_featmap'),
+        head=dict(type='LinearClsHead', num_classes=10, in_channels=64)))
+    wrapper = build_optim_wrapper(model, tiny)
+    assert type(wrapper).__name__ == 'MixedPrecisionOptimWrapper'
+    assert wrapper.cast_dtype == torch.bfloat16  # CPU: bf16 autocast
 
 
 def test_384px_config_continues_from_the_224px_classifier(tmp_path):

@@ -12,7 +12,8 @@
 # decay 0.75, drop path 0.2. Everything else is the ViT-B 384-px config
 # (Mixup 0.8 / CutMix 1.0, label smoothing 0.1, RandAugment, random erasing
 # 0.25, crop ratio 1.0 at test).
-# AMP (fp16 on CUDA): the official fine-tuning runs DeepSpeed fp16.
+# AMP (fp16 on CUDA): the official fine-tuning runs DeepSpeed fp16 (dynamic
+# loss scale from 2^7, grown after 128 clean steps).
 #
 #   bash tools/dist_train.sh THIS_CONFIG 8 --cfg-options \
 #       model.backbone.init_cfg.checkpoint=FT224.pth \
@@ -31,6 +32,7 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     type='MixedPrecisionOptimWrapper',
+    loss_scale=dict(init_scale=2.**7, growth_interval=128),
     optimizer=dict(lr=5e-5),
     accumulative_counts=2,
     paramwise_cfg=dict(layer_decay_rate=0.75))
