@@ -273,3 +273,41 @@ def test_vis_patch_similarity_projector_comes_from_the_resolver(conmim):
     from mmconmim.evaluation.loading import build_model, load_config
     with pytest.raises(ValueError, match='projector'):
         select_projector(build_model(load_config(A2MIM)), 'auto')
+
+
+def test_one_tool_call_resolves_the_network_once(conmim, tmp_path,
+                                                 monkeypatch, capsys):
+    """knn_eval.py (load_model -> load_weights -> select_backbone ->
+    extract_splits -> two feature passes) and load_backbone consult the
+    teacher/student rule exactly once per call, for a training checkpoint,
+    an export and a random initialisation alike (issue 26.4)."""
+    from mmconmim.apis import load_backbone
+    from mmconmim.checkpoint import networks
+    calls = []
+    rule = networks.choose
+
+    def counting_rule(*args, **kwargs):
+        calls.append(args)
+        return rule(*args, **kwargs)
+
+    monkeypatch.setattr(networks, 'choose', counting_rule)
+    data = tmp_path / 'knn'
+    for split in ('train', 'val'):
+        for c in range(2):
+            write_images(str(data / split / f'class_{c}'), num=2, size=72,
+                         seed=10 * c + (split == 'val'))
+    tool = 'tools/analysis_tools/knn_eval.py'
+    monkeypatch.chdir(REPO_ROOT)
+    for checkpoint, network in ((conmim['ckpt'], 'teacher'),
+                                (conmim['exports']['student'], 'student'),
+                                ('none', 'student')):
+        calls.clear()
+        monkeypatch.setattr(sys, 'argv', [
+            tool, CONMIM, checkpoint, '--data', str(data),
+            '--num-workers', '0', '--k', '2'])
+        runpy.run_path(osp.join(REPO_ROOT, tool), run_name='__main__')
+        assert f'kNN ({network}, avg features' in capsys.readouterr().out
+        assert len(calls) == 1, (checkpoint, calls)
+    calls.clear()
+    assert load_backbone(conmim['ckpt'], CONMIM).network == 'teacher'
+    assert len(calls) == 1, calls
