@@ -15,7 +15,9 @@ MOVED = dict(
 
 def __getattr__(name: str):
     if name in MOVED:
-        raise AttributeError(
+        # ImportError, not AttributeError: ``from mmconmim.utils import X``
+        # would replace an AttributeError's message by a generic one
+        raise ImportError(
             f'mmconmim.utils.{name} moved: import it from {MOVED[name]} '
             f'(from {MOVED[name]} import {name})')
     raise AttributeError(f"module 'mmconmim.utils' has no attribute {name!r}")

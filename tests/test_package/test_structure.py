@@ -19,6 +19,8 @@ import ast
 import os
 import os.path as osp
 
+import pytest
+
 from tests.fixtures.helpers import REPO_ROOT
 
 PACKAGE = osp.join(REPO_ROOT, 'mmconmim')
@@ -217,7 +219,8 @@ def test_no_file_over_600_lines_and_no_function_over_60_but_drivers():
 
 
 def structure_report():
-    """The structure in words (``python -m tests.test_package.test_structure``)."""
+    """The structure in words (print it with
+    ``python -m tests.test_package.test_structure``)."""
     lines = []
     for name, graph in (('module-level', import_graph(function_level=False)),
                         ('function-level', import_graph(module_level=False))):
@@ -238,3 +241,10 @@ def structure_report():
 
 if __name__ == '__main__':
     print(structure_report())
+
+
+def test_names_moved_out_of_utils_say_where_they_are():
+    with pytest.raises(ImportError, match='from mmconmim.checkpoint import '
+                       'NotACheckpointError'):
+        from mmconmim.utils import NotACheckpointError  # noqa: F401
+    from mmconmim.checkpoint import NotACheckpointError  # noqa: F401

@@ -1,8 +1,9 @@
 # ConMIM's data at the demo size, written once for the ConMIM demo
 # (configs/demo/conmim_demo.py), the CNN demo (configs/demo/conmim_cnn_demo.py,
 # which keeps this loader with its own 96-px pipeline) and the small-data
-# recipe (configs/conmim/conmim_vit-small-p8_1xb32-smalldata-coslr-750i_64px.py,
-# which points data_root at your images). Ours, not the paper's: 64-px crops,
+# recipe (configs/conmim/
+# conmim_vit-small-p8_1xb32-smalldata-coslr-750i_64px.py, which points
+# data_root at your images). Ours, not the paper's: 64-px crops,
 # 8-px patches, 16-px mask units (12 of 16 masked), 32 unlabelled images of
 # data/demo/images a batch. The views, crop range, teacher photometric ops
 # and mask ratio are the paper's (imagenet_bs64_conmim-224.py). It inherits
