@@ -70,6 +70,16 @@ def conmim(tmp_path_factory):
     return dict(model=model.eval(), ckpt=ckpt, exports=exports, root=root)
 
 
+def knn_folders(tmp_path):
+    """Two classes of two images per split, for knn_eval.py."""
+    data = tmp_path / 'knn'
+    for split in ('train', 'val'):
+        for c in range(2):
+            write_images(str(data / split / f'class_{c}'), num=2, size=72,
+                         seed=10 * c + (split == 'val'))
+    return data
+
+
 def test_the_rule_table():
     """networks.choose against the table of docs/apis.md."""
     from mmconmim.apis.networks import choose
@@ -250,11 +260,7 @@ def test_loaders_and_knn_eval_report_the_exported_network(
     with pytest.raises(KeyError, match='exported student backbone'):
         load_model(CONMIM, conmim['exports']['student'], 'teacher')
 
-    data = tmp_path / 'knn'
-    for split in ('train', 'val'):
-        for c in range(2):
-            write_images(str(data / split / f'class_{c}'), num=2, size=72,
-                         seed=10 * c + (split == 'val'))
+    data = knn_folders(tmp_path)
     tool = 'tools/analysis_tools/knn_eval.py'
     monkeypatch.chdir(REPO_ROOT)
     monkeypatch.setattr(sys, 'argv', [
@@ -291,11 +297,7 @@ def test_one_tool_call_resolves_the_network_once(conmim, tmp_path,
         return rule(*args, **kwargs)
 
     monkeypatch.setattr(networks, 'choose', counting_rule)
-    data = tmp_path / 'knn'
-    for split in ('train', 'val'):
-        for c in range(2):
-            write_images(str(data / split / f'class_{c}'), num=2, size=72,
-                         seed=10 * c + (split == 'val'))
+    data = knn_folders(tmp_path)
     tool = 'tools/analysis_tools/knn_eval.py'
     monkeypatch.chdir(REPO_ROOT)
     for checkpoint, network in ((conmim['ckpt'], 'teacher'),
