@@ -148,10 +148,11 @@ def test_load_backbone_from_a_training_checkpoint(conmim):
     from mmconmim.apis import load_backbone
     model, x = conmim['model'], inputs()
     teacher = load_backbone(conmim['ckpt'], CONMIM)
-    assert teacher.network == 'teacher' and not teacher.training
+    assert teacher.source == teacher.network == 'teacher'
+    assert not teacher.training
     assert torch.allclose(tokens(teacher, x),
                           tokens(model.teacher_backbone, x), atol=1e-6)
-    student = load_backbone(conmim['ckpt'], CONMIM, network='student')
+    student = load_backbone(conmim['ckpt'], CONMIM, source='student')
     assert student.network == 'student'
     assert torch.allclose(tokens(student, x), tokens(model.backbone, x),
                           atol=1e-6)
@@ -173,7 +174,7 @@ def test_load_backbone_from_exports(conmim):
                           atol=1e-6)
     with pytest.raises(KeyError, match='exported teacher backbone'):
         load_backbone(conmim['exports']['teacher'], CONMIM,
-                      network='student')
+                      source='student')
     # a model dict or a backbone dict instead of a config file
     from mmengine.config import Config
     cfg = Config.fromfile(CONMIM)
@@ -213,7 +214,7 @@ def test_load_backbone_refuses_what_does_not_fit(conmim, tmp_path,
     path = str(tmp_path / 'a2mim.pth')
     torch.save({'state_dict': a2mim.state_dict(), 'meta': {}}, path)
     with pytest.raises(KeyError, match='no teacher weights'):
-        load_backbone(path, A2MIM, network='teacher')
+        load_backbone(path, A2MIM, source='teacher')
     backbone = load_backbone(path, A2MIM)
     assert backbone.network == 'student'
     x = inputs(size=128)
