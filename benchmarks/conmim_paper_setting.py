@@ -33,7 +33,6 @@ whose running-mean loss is below log(M) and writes everything to ``--out``.
 Sizes are defaults, not the paper's (ViT-S/B/L at 224 px): see
 benchmarks/conmim_paper_setting.md for a recorded run.
 """
-import argparse
 import json
 import math
 import os
@@ -42,25 +41,18 @@ import platform
 import sys
 import time
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from benchmarks.common import (REPO_ROOT, add_tiny_conmim_args,  # noqa: E402
+                               add_timing_args, benchmark_parser)
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--img-size', type=int, default=32)
-    parser.add_argument('--patch-size', type=int, default=4)
-    parser.add_argument('--unit-size', type=int, default=8,
-                        help='mask unit in px (random_mps32 at 224 px)')
-    parser.add_argument('--mask-ratio', type=float, default=0.75)
-    parser.add_argument('--embed-dims', type=int, default=96)
-    parser.add_argument('--num-layers', type=int, default=4)
-    parser.add_argument('--num-heads', type=int, default=4)
-    parser.add_argument('--proj-hidden', type=int, default=384)
-    parser.add_argument('--proj-out', type=int, default=96)
-    parser.add_argument('--batch-size', type=int, default=32)
-    parser.add_argument('--iters', type=int, default=600)
-    parser.add_argument('--warmup', type=int, default=30)
+    parser = benchmark_parser(__doc__)
+    add_tiny_conmim_args(
+        parser, img_size=32, patch_size=4, unit_size=8,
+        unit_help='mask unit in px (random_mps32 at 224 px)', embed_dims=96,
+        num_layers=4, num_heads=4, proj_hidden=384, proj_out=96)
+    add_timing_args(parser, batch_size=32, iters=600, warmup=30)
     parser.add_argument('--lr', type=float, default=2e-3)
     parser.add_argument('--log-interval', type=int, default=10)
     parser.add_argument('--seed', type=int, default=0)

@@ -9,7 +9,6 @@ in each transform, so the expensive steps are visible. For the ConMIM
 two-view pipeline the image is decoded, flipped and cropped once; only the
 teacher view's photometric ops and the mask are extra per view.
 """
-import argparse
 import os.path as osp
 import statistics
 import sys
@@ -19,12 +18,14 @@ from collections import defaultdict
 
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from train_throughput import DEFAULT_CONFIG, write_jpegs  # noqa: E402
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from benchmarks.common import benchmark_parser  # noqa: E402
+from benchmarks.train_throughput import (DEFAULT_CONFIG,  # noqa: E402
+                                         write_jpegs)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument('--config', default=DEFAULT_CONFIG)
     parser.add_argument('--images', type=int, default=64)
     parser.add_argument('--size', default='500x375',

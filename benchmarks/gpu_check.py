@@ -57,11 +57,10 @@ from types import SimpleNamespace
 
 import torch
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # run as a script: import the package here
-    sys.path.insert(0, REPO_ROOT)
-
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from benchmarks import train_throughput as bench  # noqa: E402
+from benchmarks.common import (REPO_ROOT, add_timing_args,  # noqa: E402
+                               benchmark_parser)
 
 DEMO = {
     'ConMIM': 'configs/demo/conmim_demo.py',
@@ -80,7 +79,7 @@ FED_RATIO = 0.9
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument('--dry-run', action='store_true',
                         help='CPU: run the CPU-possible checks, tiny sizes')
     parser.add_argument('--official-src', default=None,
@@ -89,9 +88,7 @@ def parse_args(argv=None):
                                                   'gpu_check.md'))
     parser.add_argument('--steps', type=int, default=None,
                         help='AMP steps (default 20; dry run 2)')
-    parser.add_argument('--batch-size', type=int, default=64)
-    parser.add_argument('--iters', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=3)
+    add_timing_args(parser, batch_size=64, iters=10, warmup=3)
     parser.add_argument('--only', nargs='+', default=None,
                         choices=['amp', 'speed', 'memory', 'nccl', 'fsdp',
                                  'distbn', 'loop'])
@@ -191,16 +188,7 @@ def config_batches(config, batch_size, num, device):
 
 
 def train_losses(cfg, batches, dtype_name, device):
-    from mmengine.logging import MessageHub
-    from mmengine.optim import build_optim_wrapper
-    from mmpretrain.registry import MODELS
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.to(device)
-    MessageHub.get_current_instance().update_info('max_iters', 10**4)
-    optim = build_optim_wrapper(model, bench.optim_wrapper_cfg(
-        cfg, dtype_name, device))
+    model, optim = bench.build_trainable(cfg, dtype_name, device, 10**4)
     torch.manual_seed(1)
     losses = [float(model.train_step(batch, optim)['loss'])
               for batch in batches]

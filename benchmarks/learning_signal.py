@@ -18,7 +18,6 @@ representation than the random initialisation, on real images?
    prints both figures with the wall times; WORK_DIR/learning_signal.json
    keeps them and WORK_DIR/curves.png plots loss and kNN.
 """
-import argparse
 import json
 import os
 import os.path as osp
@@ -26,11 +25,9 @@ import subprocess
 import sys
 import time
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-
-from photo_regions import build_photo_regions  # noqa: E402
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from benchmarks.common import REPO_ROOT, benchmark_parser  # noqa: E402
+from benchmarks.photo_regions import build_photo_regions  # noqa: E402
 
 DEMO_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo', 'conmim_demo.py')
 
@@ -61,7 +58,7 @@ custom_hooks = [
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument('--work-dir', default=osp.join(
         REPO_ROOT, 'work_dirs', 'learning_signal'))
     parser.add_argument('--iters', type=int, default=1000,

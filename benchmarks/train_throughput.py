@@ -42,21 +42,20 @@ import time
 import numpy as np
 import torch
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO_ROOT not in sys.path:  # run as a script: this checkout's package
-    sys.path.insert(0, REPO_ROOT)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from benchmarks.common import (REPO_ROOT, add_timing_args,  # noqa: E402
+                               benchmark_parser)
+
 DEFAULT_CONFIG = osp.join(
     REPO_ROOT,
     'configs/conmim/conmim_vit-small-p16_32xb64-amp-coslr-300e_in1k.py')
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = benchmark_parser(__doc__)
     parser.add_argument('--config', default=DEFAULT_CONFIG)
-    parser.add_argument('--batch-size', type=int, default=8)
-    parser.add_argument('--iters', type=int, default=10,
-                        help='timed iterations (after warm-up)')
-    parser.add_argument('--warmup', type=int, default=3)
+    add_timing_args(parser, batch_size=8, iters=10, warmup=3,
+                    iters_help='timed iterations (after warm-up)')
     parser.add_argument('--dtype', choices=['fp32', 'bf16'], default='fp32')
     parser.add_argument('--threads', type=int, default=os.cpu_count())
     parser.add_argument('--workers', type=int, default=2,
@@ -206,10 +205,7 @@ def build_our_step(config, batch_size, dtype_name, device='cpu',
     """Our ConMIM model step (``train_step`` on a ready batch) and its
     model; ``cfg_options`` are merged into the config first."""
     from mmengine.config import Config
-    from mmengine.logging import MessageHub
-    from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
 
     import mmconmim  # noqa: F401
     mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
@@ -217,13 +213,7 @@ def build_our_step(config, batch_size, dtype_name, device='cpu',
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    model.to(device)
-    MessageHub.get_current_instance().update_info('max_iters', 10**6)
-    optim = build_optim_wrapper(model,
-                                optim_wrapper_cfg(cfg, dtype_name, device))
+    model, optim = build_trainable(cfg, dtype_name, device, 10**6)
     img_size = model.backbone.patch_embed.init_input_size[0]
     patch = model.backbone.patch_embed.projection.kernel_size[0]
     data = random_batch(batch_size, img_size, patch)
@@ -232,6 +222,23 @@ def build_our_step(config, batch_size, dtype_name, device='cpu',
         model.train_step(data, optim)
 
     return step, dict(img_size=img_size, patch=patch, batch_size=batch_size)
+
+
+def build_trainable(cfg, dtype_name, device, max_iters):
+    """(model, optimizer wrapper) of ``cfg`` as the benchmarks train it:
+    weights drawn with seed 0, on ``device``, the schedule's length
+    (``max_iters``, which the EMA teacher's momentum reads) announced."""
+    from mmengine.logging import MessageHub
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.to(device)
+    MessageHub.get_current_instance().update_info('max_iters', max_iters)
+    optim = build_optim_wrapper(model,
+                                optim_wrapper_cfg(cfg, dtype_name, device))
+    return model, optim
 
 
 def child_ours(args) -> dict:

@@ -28,7 +28,7 @@
 # this ViT-S/8 size builds and trains a step in the tests, not measured.
 _base_ = [
     '../_base_/models/conmim_vit-base-p16.py',
-    '../_base_/datasets/imagenet_bs64_conmim-224.py',
+    '../demo/_base_/demo-images_bs32_conmim-64.py',
     '../_base_/schedules/conmim_adamw_coslr.py',
     '../demo/_base_/demo_runtime.py',
 ]
@@ -44,40 +44,10 @@ model = dict(
               out_channels=embed_dims),
     head=dict(loss=dict(negatives='batch')))
 
-train_pipeline = [
-    dict(type='RobustLoadImageFromFile'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
-        type='RandomResizedCrop',
-        scale=img_size,
-        crop_ratio_range=(0.08, 1.0),
-        aspect_ratio_range=(3. / 4., 4. / 3.),
-        interpolation='bicubic',
-        backend='pillow'),
-    dict(type='MultiView', num_views=[1, 1],
-         transforms=[[], {{_base_.teacher_photometric}}]),
-    dict(
-        type='UnitMaskGenerator',
-        input_size=img_size,
-        mask_patch_size=2 * patch_size,
-        model_patch_size=patch_size,
-        mask_ratio=0.75),
-    dict(type='PackInputs'),
-]
-
+# the demo's data (64-px crops, 8-px patches, 16-px mask units, batch 32;
+# ../demo/_base_/demo-images_bs32_conmim-64.py) read from your folder
 train_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    persistent_workers=True,
-    pin_memory=False,
-    drop_last=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root='data/my_images',  # a folder of images, labels not used
-        with_label=False,
-        pipeline=train_pipeline))
+    dataset=dict(data_root='data/my_images'))  # images; labels not used
 
 max_iters = 750
 warmup_iters = 30

@@ -10,7 +10,7 @@
 # 128 -> 512 -> 512 -> 128.
 _base_ = [
     '../_base_/models/conmim_resnet50.py',
-    '../_base_/datasets/imagenet_bs64_conmim-224.py',
+    './_base_/demo-images_bs32_conmim-64.py',
     '../_base_/schedules/a2mim_adamw_coslr.py',
     './_base_/demo_runtime.py',
 ]
@@ -48,19 +48,9 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 
-train_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    persistent_workers=True,
-    pin_memory=False,
-    drop_last=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root='data/demo/images',
-        with_label=False,
-        pipeline=train_pipeline))
+# the ConMIM demo's loader (./_base_/demo-images_bs32_conmim-64.py) with
+# this pipeline
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 max_iters = 200
 warmup_iters = 20

@@ -22,7 +22,7 @@
 # kNN 46.0 -> 45.7 / linear 64.4 without, 46.0 -> 47.0 / 67.0 with it.
 _base_ = [
     '../_base_/models/conmim_vit-base-p16.py',
-    '../_base_/datasets/imagenet_bs64_conmim-224.py',
+    './_base_/demo-images_bs32_conmim-64.py',
     '../_base_/schedules/conmim_adamw_coslr.py',
     './_base_/demo_runtime.py',
 ]
@@ -45,40 +45,8 @@ model = dict(
     neck=dict(in_channels=embed_dims, hid_channels=512, out_channels=128),
     head=dict(loss=dict(negatives='batch')))
 
-train_pipeline = [
-    dict(type='RobustLoadImageFromFile'),
-    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(
-        type='RandomResizedCrop',
-        scale=img_size,
-        crop_ratio_range=(0.08, 1.0),
-        aspect_ratio_range=(3. / 4., 4. / 3.),
-        interpolation='bicubic',
-        backend='pillow'),
-    dict(type='MultiView', num_views=[1, 1],
-         transforms=[[], {{_base_.teacher_photometric}}]),
-    dict(
-        type='UnitMaskGenerator',
-        input_size=img_size,
-        mask_patch_size=16,
-        model_patch_size=patch_size,
-        mask_ratio=0.75),
-    dict(type='PackInputs'),
-]
-
-train_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    persistent_workers=True,
-    pin_memory=False,
-    drop_last=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        _delete_=True,
-        type='CustomDataset',
-        data_root='data/demo/images',
-        with_label=False,
-        pipeline=train_pipeline))
+# data: 64-px crops of data/demo/images, 8-px patches, 16-px mask units
+# (./_base_/demo-images_bs32_conmim-64.py)
 
 max_iters = 300
 warmup_iters = 30

@@ -60,7 +60,7 @@ def backbone_weights(checkpoint: str, source: Optional[str] = None,
     weights = strip_prefix(state, prefix)
     if not weights:
         raise KeyError(f'{checkpoint} has no {prefix}* weights')
-    return weights, chosen, meta
+    return weights, str(chosen), meta
 
 
 def embedded_config(checkpoint: str, meta: Mapping) -> Config:
@@ -104,40 +104,11 @@ def backbone_config(cfg: ConfigType) -> Tuple[dict, str]:
     return cfg, scope
 
 
-def load_backbone(checkpoint: str,
-                  cfg: ConfigType = None,
-                  source: Optional[str] = None,
-                  device: Union[str, torch.device] = 'cpu',
-                  network: Optional[str] = None) -> nn.Module:
-    """Build a backbone and fill it from ``checkpoint``, in eval mode.
-
-    Args:
-        checkpoint: an export of ``tools/model_converters/export_backbone.py``
-            (``backbone.*`` or bare keys, ``meta['source']`` recording the
-            network) or a training checkpoint (``iter_*.pth``).
-        cfg: the training config (file, :class:`Config` or dict), a model
-            dict, or a backbone dict. ``None`` reads the config stored in the
-            checkpoint, which needs ``MMCONMIM_TRUST_CHECKPOINTS=1``.
-        source: ``'auto'`` (default), ``'teacher'`` or ``'student'``: see
-            :mod:`mmconmim.checkpoint.networks` (the same name as the tools'
-            ``--source``).
-        device: where the backbone goes.
-        network: deprecated name of ``source``.
-
-    Returns:
-        The backbone (``mask=None`` is its default for MIM backbones), with
-        ``backbone.network`` = the network it holds. Every weight of the
-        architecture must be in the file (pre-training-only mask tokens
-        excepted) with the right shape; extra weights are refused too.
-    """
-    source = resolve_source(source, network, 'load_backbone')
-    weights, chosen, meta = backbone_weights(checkpoint, source)
-    if cfg is None:
-        cfg = embedded_config(checkpoint, meta)
-    backbone_cfg, scope = backbone_config(cfg)
-    from mmconmim.registry import MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        backbone = MODELS.build(backbone_cfg)
+def fill_backbone(backbone: nn.Module, weights: dict,
+                  checkpoint: str) -> None:
+    """Load ``weights`` into ``backbone``: every weight of the architecture
+    (pre-training-only mask tokens excepted) with the right shape, nothing
+    extra; a clear error otherwise."""
     own = backbone.state_dict()
     if SHARED_REL_POS_TABLE in own:
         # exports carry per-layer copies of the shared table for fine-tuning
@@ -160,7 +131,46 @@ def load_backbone(checkpoint: str,
             f'{type(backbone).__name__} disagree: {len(missing)} weights '
             f'missing (first: {missing[:1]}), {len(unexpected)} unexpected '
             f'(first: {unexpected[:1]}); use the config it was trained with')
-    backbone.network = chosen
+
+
+def load_backbone(checkpoint: str,
+                  cfg: ConfigType = None,
+                  source: Optional[str] = None,
+                  device: Union[str, torch.device] = 'cpu',
+                  network: Optional[str] = None) -> nn.Module:
+    """Build a backbone and fill it from ``checkpoint``, in eval mode.
+
+    Args:
+        checkpoint: an export of ``tools/model_converters/export_backbone.py``
+            (``backbone.*`` or bare keys, ``meta['source']`` recording the
+            network) or a training checkpoint (``iter_*.pth``).
+        cfg: the training config (file, :class:`Config` or dict), a model
+            dict, or a backbone dict. ``None`` reads the config stored in the
+            checkpoint, which needs ``MMCONMIM_TRUST_CHECKPOINTS=1``.
+        source: ``'auto'`` (default), ``'teacher'`` or ``'student'``: see
+            :mod:`mmconmim.checkpoint.networks` (the same name as the tools'
+            ``--source``).
+        device: where the backbone goes.
+        network: deprecated name of ``source``.
+
+    Returns:
+        The backbone (``mask=None`` is its default for MIM backbones), with
+        ``backbone.source`` (old name ``backbone.network``) = the network
+        it holds. Every weight of the
+        architecture must be in the file (pre-training-only mask tokens
+        excepted) with the right shape; extra weights are refused too.
+    """
+    source = resolve_source(source, network, 'load_backbone')
+    weights, chosen, meta = backbone_weights(checkpoint, source)
+    if cfg is None:
+        cfg = embedded_config(checkpoint, meta)
+    backbone_cfg, scope = backbone_config(cfg)
+    from mmconmim.registry import MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        backbone = MODELS.build(backbone_cfg)
+    fill_backbone(backbone, weights, checkpoint)
+    backbone.source = chosen
+    backbone.network = chosen  # its old name (docs/apis.md)
     backbone.to(device)
     backbone.eval()  # some backbones' train() does not return self
     return backbone

@@ -3,7 +3,7 @@
 checkpoint code to import it); this module keeps the documented import path.
 """
 from mmconmim.checkpoint.networks import (  # noqa: F401
-    NETWORKS, STUDENT_BACKBONE_PREFIX, STUDENT_PROJECTOR_PREFIX,
+    NETWORKS, STUDENT_BACKBONE_PREFIX, Network, STUDENT_PROJECTOR_PREFIX,
     TEACHER_BACKBONE_PREFIX, TEACHER_PROJECTOR_PREFIX, backbone_prefix,
     check_network, choose, exported_network, has_teacher, model_network,
     select_backbone, select_projector, state_has_teacher, state_network,

@@ -14,6 +14,10 @@
   are read as literals (:func:`config_field`); parsing it as a config
   (:func:`trusted_config`) needs the opt-in.
 * :mod:`.errors` -- the refusals, and :func:`refusals_as_exit` for tools.
+* :mod:`.networks` (teacher or student), :mod:`.layout` (where a backbone's
+  weights are), :mod:`.coverage` (what a load filled), :mod:`.official`
+  (the official ConMIM key layout), :mod:`.info` (a checkpoint's one-line
+  label for figures).
 """
 from .config_text import config_field, literal_config, trusted_config
 from .errors import (TRUST_ENV_VAR, CheckpointDownloadError,

@@ -50,7 +50,9 @@ def extract_backbone(state_dict: Dict[str, torch.Tensor],
         weights['backbone.' + name] = value.detach().clone().contiguous()
     if not weights:
         raise KeyError(f'no {prefix}* keys in the checkpoint')
-    return weights, source, dropped
+    # a plain str: exporters write it into checkpoint meta, which the
+    # weights-only gate reads back
+    return weights, str(source), dropped
 
 
 # BEiT-style backbones pre-train with one relative position table shared by

@@ -17,7 +17,14 @@ probes and maps:
   other one fails.
 
 The choice has one name everywhere: ``source`` (the tools' ``--source``,
-an export's ``meta['source']``).
+an export's ``meta['source']``, ``load_backbone(source=)``; ``network=`` is
+its deprecated old keyword).
+
+One resolution per call: :func:`choose` applies the rule and returns a
+:class:`Network`, the resolved choice. Every function that takes ``source``
+uses a :class:`Network` as it is, without consulting the rule again, so a
+tool's entry point (``load_model``, ``load_backbone``) resolves once and
+passes the result down (``select_backbone``, ``extract_splits``, ...).
 
 The teacher is reached only through the algorithm's ``teacher_backbone`` /
 ``teacher_projector`` / ``teacher_updated`` accessors, and its place in a
@@ -45,6 +52,25 @@ TEACHER_BACKBONE_PREFIX = f'{TEACHER_ATTRIBUTE}.module.0.'
 TEACHER_PROJECTOR_PREFIX = f'{TEACHER_ATTRIBUTE}.module.1.'
 
 
+class Network(str):
+    """A choice the rule has resolved: ``'teacher'`` or ``'student'``.
+
+    A ``str`` (it prints, compares and JSON-serialises as its name), so
+    callers that print the resolved ``source`` see what they saw before.
+    It lives within a call: what is written to a checkpoint or a feature
+    file is ``str(network)`` (the weights-only gate reads plain types only).
+    """
+
+    def __new__(cls, name: str) -> 'Network':
+        check_choice(None, 'source', name, ('teacher', 'student'))
+        return super().__new__(cls, name)
+
+    @property
+    def backbone_prefix(self) -> str:
+        """Where this network's backbone lives in a training state dict."""
+        return backbone_prefix(self)
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if is_model_wrapper(model) else model
 
@@ -59,8 +85,9 @@ def check_network(source: str) -> str:
 
 
 def choose(source: str, has_teacher: bool, teacher_ready: bool = True,
-           owner: str = 'the model') -> str:
-    """The rule of the module docstring: ``'teacher'`` or ``'student'``.
+           owner: str = 'the model') -> Network:
+    """The rule of the module docstring: ``'teacher'`` or ``'student'``
+    (the one place it is applied: every resolution comes here).
 
     Args:
         source: the request, one of :data:`NETWORKS`.
@@ -74,8 +101,8 @@ def choose(source: str, has_teacher: bool, teacher_ready: bool = True,
             f'source=teacher, but {owner} has no momentum teacher (only '
             'ConMIM has one); use source=student or auto')
     if source == 'student' or not has_teacher or not teacher_ready:
-        return 'student'
-    return 'teacher'
+        return Network('student')
+    return Network('teacher')
 
 
 # --------------------------------------------------------------- models
@@ -84,10 +111,17 @@ def has_teacher(model: nn.Module) -> bool:
     return hasattr(unwrap(model), 'teacher_backbone')
 
 
-def model_network(model: nn.Module, source: str = 'auto') -> str:
-    """The network of ``model`` that ``source`` names under the rule."""
+def model_network(model: nn.Module, source: str = 'auto') -> Network:
+    """The network of ``model`` that ``source`` names under the rule (a
+    resolved :class:`Network` is taken as it is)."""
     model = unwrap(model)
     teacher = has_teacher(model)
+    if isinstance(source, Network):
+        if source == 'teacher' and not teacher:
+            raise ValueError(f'source=teacher was resolved for another '
+                             f'model: {type(model).__name__} has no '
+                             'momentum teacher')
+        return source
     return choose(source, teacher,
                   teacher and bool(model.teacher_updated),
                   type(model).__name__)
@@ -146,7 +180,7 @@ def exported_network(meta: Optional[Mapping]) -> Optional[str]:
 def state_network(state_dict: Mapping[str, object],
                   meta: Optional[Mapping] = None,
                   source: str = 'auto',
-                  owner: str = 'the checkpoint') -> Tuple[str, str]:
+                  owner: str = 'the checkpoint') -> Tuple[str, Network]:
     """(prefix of the chosen backbone's keys in ``state_dict``, its name).
 
     A training checkpoint of ConMIM holds both networks; one of A2MIM/CIM
@@ -163,8 +197,11 @@ def state_network(state_dict: Mapping[str, object],
                 f'{owner} is an exported {exported} backbone; it holds no '
                 f'{source} weights. Use source=auto (or {exported}), or '
                 f'export the {source} from the training checkpoint')
-        return str((meta or {}).get('prefix', STUDENT_BACKBONE_PREFIX)), \
-            exported
+        prefix = str((meta or {}).get('prefix', STUDENT_BACKBONE_PREFIX))
+        if isinstance(source, Network):
+            return prefix, source
+        # the rule for an export: it is the network it records
+        return prefix, choose(exported, exported == 'teacher', owner=owner)
     teacher = state_has_teacher(state_dict)
     if source == 'teacher' and not teacher:
         raise KeyError(
@@ -172,7 +209,8 @@ def state_network(state_dict: Mapping[str, object],
             'keys): it is not a ConMIM training checkpoint (A2MIM/CIM '
             'checkpoints and exported student backbones have one network);'
             ' use source=student or auto')
-    chosen = choose(source, teacher, owner=owner)
+    chosen = source if isinstance(source, Network) else \
+        choose(source, teacher, owner=owner)
     return backbone_prefix(chosen), chosen
 
 

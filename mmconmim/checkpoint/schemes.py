@@ -25,7 +25,8 @@ from urllib.parse import urlparse
 
 import torch
 
-from .errors import CheckpointDownloadError
+from mmconmim.utils.compat import report_outside_change
+from .errors import CheckpointDownloadError, TRUST_ENV_VAR
 from .gate import safe_torch_load
 
 
@@ -191,9 +192,22 @@ def install_gate() -> None:
         CheckpointLoader.register_scheme(prefixes=prefix, loader=loader,
                                          force=True)
     _INSTALLED.append(True)
+    report_outside_change(gate_report)
 
 
 def gate_installed() -> bool:
     """Whether :func:`install_gate` ran in this process."""
     return bool(_INSTALLED)
+
+
+def gate_report() -> Optional[dict]:
+    """The gate's item of :func:`mmconmim.utils.compat.applied_patches`."""
+    if not gate_installed():
+        return None
+    return dict(
+        name='checkpoint_trust_gate',
+        targets=[f'mmengine CheckpointLoader scheme {p!r}'
+                 for p in GATED_SCHEMES],
+        reason='every checkpoint scheme goes through weights_only loading '
+        f'with an allow-list; {TRUST_ENV_VAR}=1 opts in to full unpickling')
 

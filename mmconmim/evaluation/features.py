@@ -31,8 +31,8 @@ from mmengine.dist import all_gather_object, get_world_size
 from torch import nn
 
 from mmconmim.checkpoint.networks import (NETWORKS, check_network, choose,
-                                          has_teacher, select_backbone,
-                                          unwrap)
+                                          has_teacher, model_network,
+                                          select_backbone, unwrap)
 from mmconmim.utils.validation import check_choice
 
 SOURCES = NETWORKS
@@ -284,6 +284,7 @@ def extract_features(model: nn.Module,
                 progress(i + 1, total)
     finally:
         backbone.train(was_training)
+    source = str(source)  # plain: feature files are read weights-only
     if not feats:
         return dict(feats=torch.zeros(0, 0), labels=torch.zeros(0).long(),
                     indices=torch.zeros(0).long(), source=source)
@@ -335,6 +336,8 @@ def extract_splits(model: nn.Module, train_data: Union[str, dict],
         num_classes, source, pool, img_size)``, as
         ``tools/analysis_tools/linear_probe.py --features`` reads it.
     """
+    # one resolution for both splits (a resolved Network passes unchanged)
+    source = model_network(model, source)
     img_size = img_size or default_img_size(model, source)
     loaders = build_knn_loaders(train_data, val_data, img_size, batch_size,
                                 num_workers)

@@ -17,9 +17,9 @@ from torch import nn
 
 from mmconmim.checkpoint import load_file
 from mmconmim.checkpoint.layout import PRETRAIN_ONLY_KEYS
-from mmconmim.checkpoint.networks import (STUDENT_BACKBONE_PREFIX,
-                                          backbone_prefix, check_network,
-                                          has_teacher, select_backbone,
+from mmconmim.checkpoint.networks import (STUDENT_BACKBONE_PREFIX, Network,
+                                          check_network, has_teacher,
+                                          model_network, select_backbone,
                                           state_network, strip_prefix)
 
 RANDOM_INIT = ('none', 'random')
@@ -61,7 +61,7 @@ def build_model(cfg: Config, seed: int = 0) -> nn.Module:
 
 
 def load_weights(model: nn.Module, checkpoint: str,
-                 source: str = 'auto') -> str:
+                 source: str = 'auto') -> Network:
     """Load ``checkpoint`` into ``model`` and return the network whose
     weights it holds (``'teacher'`` / ``'student'``), chosen by the rule of
     :mod:`mmconmim.checkpoint.networks`.
@@ -88,7 +88,7 @@ def load_weights(model: nn.Module, checkpoint: str,
         raise ValueError('source=teacher, but the config\'s model has no '
                          'teacher (only ConMIM has one)')
     # where this network lives in the model's own state dict
-    prefix = backbone_prefix(source) if has_teacher(model) \
+    prefix = source.backbone_prefix if has_teacher(model) \
         else STUDENT_BACKBONE_PREFIX
     if file_prefix != prefix:  # an export: move its keys to the model's
         state = {prefix + k: v
@@ -127,6 +127,11 @@ def load_model(config: str, checkpoint: str, source: str = 'auto',
                seed: int = 0) -> Tuple[nn.Module, nn.Module, str, Config]:
     """Config + checkpoint -> (model, backbone to evaluate, source, cfg).
 
+    The network is resolved here, once (:mod:`mmconmim.checkpoint.networks`):
+    the returned ``source`` is a :class:`Network` that the caller passes on
+    (``extract_splits``, ``select_projector``, ...) without a second
+    resolution.
+
     ``checkpoint='none'`` (or ``'random'``) keeps the random initialisation
     drawn with ``seed``; the student is evaluated then (a never-updated
     ConMIM teacher is not yet the student's copy).
@@ -134,10 +139,8 @@ def load_model(config: str, checkpoint: str, source: str = 'auto',
     cfg = load_config(config, cfg_options)
     model = build_model(cfg, seed)
     if str(checkpoint).lower() in RANDOM_INIT:
-        if source == 'teacher' and not has_teacher(model):
-            raise ValueError('source=teacher, but the config\'s model has '
-                             'no teacher (only ConMIM has one)')
-        source = 'student'
+        # the rule: a never-updated teacher gives way to the student
+        source = model_network(model, source)
     else:
         source = load_weights(model, checkpoint, source)
     backbone, source = select_backbone(model, source)

@@ -35,8 +35,6 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from mmconmim.checkpoint.errors import TRUST_ENV_VAR
-from mmconmim.checkpoint.schemes import GATED_SCHEMES, gate_installed
 
 # --------------------------------------------------------------------------
 # Version fixes
@@ -238,19 +236,25 @@ def apply_compat_fixes() -> List[dict]:
     return applied_patches()
 
 
+#: reporters of changes made outside mmconmim by its higher layers (the
+#: checkpoint gate registers one when installed): each returns an item of
+#: :func:`applied_patches` or None. Registered from above, so this module --
+#: the bottom floor -- imports nothing of mmconmim.
+OUTSIDE_CHANGE_REPORTERS: List[Callable[[], Optional[dict]]] = []
+
+
+def report_outside_change(reporter: Callable[[], Optional[dict]]) -> None:
+    """Add ``reporter`` (once) to what :func:`applied_patches` lists."""
+    if reporter not in OUTSIDE_CHANGE_REPORTERS:
+        OUTSIDE_CHANGE_REPORTERS.append(reporter)
+
+
 def applied_patches() -> List[dict]:
     """What mmconmim changed outside itself: name, targets and reason of
     each item -- the checkpoint trust gate (``import mmconmim``) and the
     version fixes applied so far (:func:`apply_compat_fixes`)."""
-    items = []
-    if gate_installed():
-        items.append(dict(
-            name='checkpoint_trust_gate',
-            targets=[f'mmengine CheckpointLoader scheme {p!r}'
-                     for p in GATED_SCHEMES],
-            reason='every checkpoint scheme goes through weights_only '
-            f'loading with an allow-list; {TRUST_ENV_VAR}=1 opts in to full '
-            'unpickling'))
+    items = [item for item in (report() for report in
+                               OUTSIDE_CHANGE_REPORTERS) if item]
     for patch in COMPAT_PATCHES:
         if _TARGETS.get(patch.name):
             items.append(dict(name=patch.name,

@@ -70,6 +70,16 @@ def conmim(tmp_path_factory):
     return dict(model=model.eval(), ckpt=ckpt, exports=exports, root=root)
 
 
+def knn_folders(tmp_path):
+    """Two classes of two images per split, for knn_eval.py."""
+    data = tmp_path / 'knn'
+    for split in ('train', 'val'):
+        for c in range(2):
+            write_images(str(data / split / f'class_{c}'), num=2, size=72,
+                         seed=10 * c + (split == 'val'))
+    return data
+
+
 def test_the_rule_table():
     """networks.choose against the table of docs/apis.md."""
     from mmconmim.apis.networks import choose
@@ -138,10 +148,11 @@ def test_load_backbone_from_a_training_checkpoint(conmim):
     from mmconmim.apis import load_backbone
     model, x = conmim['model'], inputs()
     teacher = load_backbone(conmim['ckpt'], CONMIM)
-    assert teacher.network == 'teacher' and not teacher.training
+    assert teacher.source == teacher.network == 'teacher'
+    assert not teacher.training
     assert torch.allclose(tokens(teacher, x),
                           tokens(model.teacher_backbone, x), atol=1e-6)
-    student = load_backbone(conmim['ckpt'], CONMIM, network='student')
+    student = load_backbone(conmim['ckpt'], CONMIM, source='student')
     assert student.network == 'student'
     assert torch.allclose(tokens(student, x), tokens(model.backbone, x),
                           atol=1e-6)
@@ -163,7 +174,7 @@ def test_load_backbone_from_exports(conmim):
                           atol=1e-6)
     with pytest.raises(KeyError, match='exported teacher backbone'):
         load_backbone(conmim['exports']['teacher'], CONMIM,
-                      network='student')
+                      source='student')
     # a model dict or a backbone dict instead of a config file
     from mmengine.config import Config
     cfg = Config.fromfile(CONMIM)
@@ -203,7 +214,7 @@ def test_load_backbone_refuses_what_does_not_fit(conmim, tmp_path,
     path = str(tmp_path / 'a2mim.pth')
     torch.save({'state_dict': a2mim.state_dict(), 'meta': {}}, path)
     with pytest.raises(KeyError, match='no teacher weights'):
-        load_backbone(path, A2MIM, network='teacher')
+        load_backbone(path, A2MIM, source='teacher')
     backbone = load_backbone(path, A2MIM)
     assert backbone.network == 'student'
     x = inputs(size=128)
@@ -250,11 +261,7 @@ def test_loaders_and_knn_eval_report_the_exported_network(
     with pytest.raises(KeyError, match='exported student backbone'):
         load_model(CONMIM, conmim['exports']['student'], 'teacher')
 
-    data = tmp_path / 'knn'
-    for split in ('train', 'val'):
-        for c in range(2):
-            write_images(str(data / split / f'class_{c}'), num=2, size=72,
-                         seed=10 * c + (split == 'val'))
+    data = knn_folders(tmp_path)
     tool = 'tools/analysis_tools/knn_eval.py'
     monkeypatch.chdir(REPO_ROOT)
     monkeypatch.setattr(sys, 'argv', [
@@ -273,3 +280,37 @@ def test_vis_patch_similarity_projector_comes_from_the_resolver(conmim):
     from mmconmim.evaluation.loading import build_model, load_config
     with pytest.raises(ValueError, match='projector'):
         select_projector(build_model(load_config(A2MIM)), 'auto')
+
+
+def test_one_tool_call_resolves_the_network_once(conmim, tmp_path,
+                                                 monkeypatch, capsys):
+    """knn_eval.py (load_model -> load_weights -> select_backbone ->
+    extract_splits -> two feature passes) and load_backbone consult the
+    teacher/student rule exactly once per call, for a training checkpoint,
+    an export and a random initialisation alike (issue 26.4)."""
+    from mmconmim.apis import load_backbone
+    from mmconmim.checkpoint import networks
+    calls = []
+    rule = networks.choose
+
+    def counting_rule(*args, **kwargs):
+        calls.append(args)
+        return rule(*args, **kwargs)
+
+    monkeypatch.setattr(networks, 'choose', counting_rule)
+    data = knn_folders(tmp_path)
+    tool = 'tools/analysis_tools/knn_eval.py'
+    monkeypatch.chdir(REPO_ROOT)
+    for checkpoint, network in ((conmim['ckpt'], 'teacher'),
+                                (conmim['exports']['student'], 'student'),
+                                ('none', 'student')):
+        calls.clear()
+        monkeypatch.setattr(sys, 'argv', [
+            tool, CONMIM, checkpoint, '--data', str(data),
+            '--num-workers', '0', '--k', '2'])
+        runpy.run_path(osp.join(REPO_ROOT, tool), run_name='__main__')
+        assert f'kNN ({network}, avg features' in capsys.readouterr().out
+        assert len(calls) == 1, (checkpoint, calls)
+    calls.clear()
+    assert load_backbone(conmim['ckpt'], CONMIM).network == 'teacher'
+    assert len(calls) == 1, calls

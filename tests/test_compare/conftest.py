@@ -47,8 +47,8 @@ def save_export(cfg, path, seed=0, prefix='backbone.'):
     tools/model_converters/export_backbone.py writes an export (shared
     relative position table also copied into every layer)."""
     from mmconmim.registry import MODELS
-    from mmconmim.utils.export import (PRETRAIN_ONLY_KEYS,
-                                       expand_shared_rel_pos_bias)
+    from mmconmim.checkpoint.layout import (PRETRAIN_ONLY_KEYS,
+                                            expand_shared_rel_pos_bias)
     torch.manual_seed(seed)
     with DefaultScope.overwrite_default_scope('mmconmim'):
         network = MODELS.build(cfg)

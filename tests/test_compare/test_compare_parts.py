@@ -146,7 +146,7 @@ def test_random_rows_use_each_methods_backbone_variant(tmp_path):
         assert backbone['type'] == cls == built.backbone.type
         assert backbone['out_type'] == 'raw'
         net = load_backbone(str(row_dir / 'backbone.pth'),
-                            dict(backbone=backbone), network='auto')
+                            dict(backbone=backbone), source='auto')
         assert type(net).__name__ == cls
         assert net.cls_token is not None  # both poolings exist
         if method == 'conmim':

@@ -34,8 +34,8 @@ from tests.fixtures.a2mim_tiny import tiny_a2mim, tiny_vit
 from tests.fixtures.conmim_tiny import build_tiny_conmim
 from tests.fixtures.helpers import REPO_ROOT, run_tool, tool_env
 from mmconmim.engine.runner import CheckpointMismatchError, LoadWatcher
-from mmconmim.utils.export import (SHARED_REL_POS_TABLE,
-                                   mmpretrain_to_official)
+from mmconmim.checkpoint.layout import SHARED_REL_POS_TABLE
+from mmconmim.checkpoint.official import mmpretrain_to_official
 from tests.fixtures.transfer_data import (make_ade20k, make_class_folders,
                                           make_coco)
 

@@ -75,7 +75,7 @@ def test_exporter_writes_torchvision_resnet50_keys(resnet50_checkpoint,
 
 
 def test_exporter_keeps_the_prefix_by_default(resnet50_checkpoint):
-    from mmconmim.utils.export import extract_backbone
+    from mmconmim.checkpoint.layout import extract_backbone
     _, state = resnet50_checkpoint
     exported, source, dropped = extract_backbone(state)
     assert source == 'student'  # A2MIM has no teacher

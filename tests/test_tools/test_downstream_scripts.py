@@ -164,7 +164,7 @@ def demo_export(root):
     the route, not the weights), as export_backbone.py writes it."""
     import torch
     from mmconmim.evaluation.loading import build_model, load_config
-    from mmconmim.utils.export import extract_backbone
+    from mmconmim.checkpoint.layout import extract_backbone
     model = build_model(load_config(
         osp.join(REPO_ROOT, 'configs/demo/conmim_demo.py')))
     weights, source, _ = extract_backbone(model.state_dict())

@@ -284,7 +284,7 @@ def test_maps_name_the_checkpoint_and_have_colour_bars(
     assert png_size(out) == (900, 600)
 
     # an export names its network and iteration; 'none' says so
-    from mmconmim.utils.checkpoint_info import checkpoint_label
+    from mmconmim.checkpoint.info import checkpoint_label
     export = str(tmp_path / 'vit.pth')
     run_main('tools/model_converters/export_backbone.py', [ckpt, export],
              monkeypatch)

@@ -21,7 +21,7 @@ import mmconmim  # noqa: F401
 from tests.fixtures.conmim_tiny import build_tiny_conmim
 from tests.fixtures.helpers import REPO_ROOT
 from mmconmim.models.backbones import A2MIMConvNeXt, A2MIMResNet
-from mmconmim.utils.export import extract_backbone
+from mmconmim.checkpoint.layout import extract_backbone
 
 TOOL = osp.join(REPO_ROOT, 'tools/model_converters/mmconmim_to_timm.py')
 EXPORT_TOOL = osp.join(REPO_ROOT, 'tools/model_converters/export_backbone.py')

@@ -17,8 +17,8 @@ from mmengine.registry import init_default_scope
 import mmconmim  # noqa: F401
 from tests.fixtures.checkpoints import load_prefixed_state
 from tests.fixtures.helpers import REPO_ROOT, free_port, run_tool
-from mmconmim.utils.export import (mmpretrain_to_official,
-                                   official_to_mmpretrain)
+from mmconmim.checkpoint.official import (mmpretrain_to_official,
+                                          official_to_mmpretrain)
 from tests.fixtures.transfer_data import (make_class_folders,
                                           make_photo_mosaics)
 

@@ -9,8 +9,8 @@ from mmengine.runner import CheckpointLoader
 from PIL import Image
 
 import mmconmim  # noqa: F401
-from mmconmim.utils import UnsafeCheckpointError, safe_torch_load
-from mmconmim.checkpoint import TRUST_ENV_VAR
+from mmconmim.checkpoint import (TRUST_ENV_VAR, UnsafeCheckpointError,
+                                 safe_torch_load)
 from mmconmim.utils.compat import (geometric_coords,
                                    resize_relative_position_bias_table)
 

@@ -141,7 +141,7 @@ NOT_CHECKPOINTS = {
 @pytest.mark.parametrize('kind', sorted(NOT_CHECKPOINTS))
 def test_dalle_reader_and_features_file_use_the_gated_reader(
         tmp_path, kind, monkeypatch):
-    from mmconmim.utils import NotACheckpointError
+    from mmconmim.checkpoint import NotACheckpointError
     from mmconmim.models.tokenizers.dalle_checkpoint import \
         read_dalle_checkpoint
     path = tmp_path / f'{kind}.pkl'
@@ -163,7 +163,7 @@ def test_dalle_reader_and_features_file_use_the_gated_reader(
 def test_cim_tokenizer_checkpoints_use_the_gated_reader(tmp_path, untrusted):
     from mmpretrain.registry import MODELS
 
-    from mmconmim.utils import NotACheckpointError
+    from mmconmim.checkpoint import NotACheckpointError
     from tests.fixtures.cim_tiny import tiny_dalle_tokenizer_cfg
     empty = str(tmp_path / 'encoder.pth')
     open(empty, 'wb').close()
@@ -176,7 +176,7 @@ def test_cim_tokenizer_checkpoints_use_the_gated_reader(tmp_path, untrusted):
 def test_dalle_reader_honours_the_trust_opt_in(tmp_path, monkeypatch):
     import argparse
 
-    from mmconmim.utils import UnsafeCheckpointError
+    from mmconmim.checkpoint import UnsafeCheckpointError
     from mmconmim.models.tokenizers.dalle_checkpoint import \
         read_dalle_checkpoint
     from tests.fixtures.cim_tiny import write_official_pickles
@@ -198,7 +198,7 @@ def test_dalle_reader_honours_the_trust_opt_in(tmp_path, monkeypatch):
 def test_torchscript_archive_gets_a_clear_error(tmp_path, untrusted):
     from mmengine.runner import CheckpointLoader
 
-    from mmconmim.utils import NotACheckpointError
+    from mmconmim.checkpoint import NotACheckpointError
     path = str(tmp_path / 'scripted.pt')
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), path)
     with pytest.raises(NotACheckpointError,

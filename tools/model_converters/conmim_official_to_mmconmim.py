@@ -31,7 +31,7 @@ import os.path as osp
 from mmconmim.checkpoint import (check_output_path, load_file,
                                  refusals_as_exit, save_file)
 from mmconmim.checkpoint.layout import expand_shared_rel_pos_bias
-from mmconmim.utils.export import official_to_mmpretrain
+from mmconmim.checkpoint.official import official_to_mmpretrain
 
 
 def main():

@@ -31,7 +31,7 @@ from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
 import mmconmim  # noqa: E402,F401
 from mmconmim.models.utils.pixel_normalization import (  # noqa: E402
     denormalize_pixels)
-from mmconmim.utils.checkpoint_info import checkpoint_label  # noqa: E402
+from mmconmim.checkpoint.info import checkpoint_label  # noqa: E402
 
 TITLES = ('input', 'masked input (mean fill)', 'reconstruction', 'target')
 

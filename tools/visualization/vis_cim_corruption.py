@@ -34,8 +34,8 @@ from mmpretrain.registry import DATASETS, MODELS  # noqa: E402
 
 import mmconmim  # noqa: E402,F401
 from mmconmim.checkpoint import config_field, refusals_as_exit  # noqa: E402
-from mmconmim.utils.checkpoint_info import (checkpoint_label,  # noqa: E402
-                                            checkpoint_meta)
+from mmconmim.checkpoint.info import (checkpoint_label,  # noqa: E402
+                                     checkpoint_meta)
 
 
 def parse_args():

@@ -34,7 +34,7 @@ from mmconmim.evaluation.features import (SOURCES,  # noqa: E402
 from mmconmim.evaluation.loading import load_model, quiet_logger  # noqa: E402
 from mmconmim.evaluation.maps import (cls_attention_maps,  # noqa: E402
                                       load_images, sample_paths)
-from mmconmim.utils.checkpoint_info import checkpoint_label  # noqa: E402
+from mmconmim.checkpoint.info import checkpoint_label  # noqa: E402
 
 PANEL_INCHES, DPI = 3, 100
 TITLES = ('input', 'CLS attention (mean of heads)', 'overlay')

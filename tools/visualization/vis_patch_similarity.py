@@ -43,7 +43,7 @@ from mmconmim.evaluation.maps import (check_queries,  # noqa: E402
                                       default_queries, load_images,
                                       patch_embeddings, sample_paths,
                                       similarity_maps)
-from mmconmim.utils.checkpoint_info import checkpoint_label  # noqa: E402
+from mmconmim.checkpoint.info import checkpoint_label  # noqa: E402
 
 PANEL_INCHES, DPI = 3, 100
 

@@ -23,6 +23,7 @@ from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from mmconmim.checkpoint.networks import model_network
 from mmconmim.evaluation.features import (POOLS, SOURCES, build_knn_loaders,
                                           default_img_size, extract_features,
                                           gather_features, num_classes_of,
@@ -187,9 +188,9 @@ class KNNEvalHook(Hook):
 
     # evaluation ----------------------------------------------------------
 
-    def _build_loaders(self, runner):
+    def _build_loaders(self, runner, source):
         model = unwrap(runner.model)
-        img_size = self.img_size or default_img_size(model, self.source)
+        img_size = self.img_size or default_img_size(model, source)
         self._loaders = build_knn_loaders(self.train_data, self.val_data,
                                           img_size, self.batch_size,
                                           self.num_workers)
@@ -202,9 +203,12 @@ class KNNEvalHook(Hook):
 
     def evaluate(self, runner, step: int) -> dict:
         """Extract, gather, classify and log; returns the metrics."""
-        if self._loaders is None:
-            self._build_loaders(runner)
         model = unwrap(runner.model)
+        # one resolution per evaluation: ``auto`` turns from the student to
+        # the teacher once the EMA holds weights
+        source = model_network(model, self.source)
+        if self._loaders is None:
+            self._build_loaders(runner, source)
         start = time.time()
         splits = []
         for loader, name in zip(self._loaders, ('train', 'val')):
@@ -214,7 +218,7 @@ class KNNEvalHook(Hook):
                     runner.logger.info(f'KNNEvalHook: {name} features '
                                        f'{done}/{total} batches')
 
-            part = extract_features(model, loader, self.source, self.pool,
+            part = extract_features(model, loader, source, self.pool,
                                     progress)
             splits.append(gather_features(part))
         train, val = splits

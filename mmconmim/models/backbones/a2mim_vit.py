@@ -20,11 +20,11 @@ from typing import Optional
 import torch
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones import BEiTViT
-from mmpretrain.models.utils import resize_pos_embed
 from torch import nn
 
 from mmconmim.registry import MODELS
 from ..utils.checkpointing import checkpoint_beit_layers
+from ..utils.vit_tokens import add_cls_and_position
 from .a2mim_mask_token import ResidualMaskTokenMixin, check_mask_layer
 
 
@@ -99,21 +99,10 @@ class A2MIMViT(ResidualMaskTokenMixin, BEiTViT):
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None):
         if mask is None:
             return super().forward(x)
-        B = x.shape[0]
         x, patch_resolution = self.patch_embed(x)
         if self.mask_layer == 0:
             x = self.add_mask_token(x, mask, patch_resolution)
-
-        if self.cls_token is not None:
-            x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)
-        if self.pos_embed is not None:
-            x = x + resize_pos_embed(
-                self.pos_embed,
-                self.patch_resolution,
-                patch_resolution,
-                mode=self.interpolate_mode,
-                num_extra_tokens=self.num_extra_tokens)
-        x = self.drop_after_pos(x)
+        x = add_cls_and_position(self, x, patch_resolution)
         rel_pos_bias = self.rel_pos_bias() \
             if self.rel_pos_bias is not None else None
 

@@ -26,9 +26,9 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmpretrain.models import BEiTViT
-from mmpretrain.models.utils import resize_pos_embed
 
 from mmconmim.registry import MODELS
+from ..utils.vit_tokens import add_cls_and_position
 
 
 def window_partition(patches: torch.Tensor, window: int
@@ -140,18 +140,8 @@ class WindowedBEiTViT(BEiTViT):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor]:
         # BEiTViT.forward, with the window blocks run per window.
-        B = x.shape[0]
         x, grid = self.patch_embed(x)
-        if self.cls_token is not None:
-            x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)
-        if self.pos_embed is not None:
-            x = x + resize_pos_embed(
-                self.pos_embed,
-                self.patch_resolution,
-                grid,
-                mode=self.interpolate_mode,
-                num_extra_tokens=self.num_extra_tokens)
-        x = self.drop_after_pos(x)
+        x = add_cls_and_position(self, x, grid)
         key_bias = padding_key_bias(grid, self.window_size,
                                     self.num_extra_tokens, x.device)
 

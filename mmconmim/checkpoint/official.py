@@ -1,22 +1,13 @@
-"""Turn pre-training checkpoints into downstream backbone weights, and map
-the official ConMIM/BEiT key layout to mmpretrain's.
-
-Exported files are plain tensor state dicts (``torch.load(...,
-weights_only=True)`` reads them) with the keys prefixed by ``backbone.``, so
-any mmpretrain/mmseg/mmdet config loads them with
-``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+"""The official ConMIM/BEiT key layout (Yi et al., ICLR 2023, released
+code) mapped to mmpretrain's ``BEiTViT`` / ``NonLinearNeck`` and back
+(docs/transfer.md has the table). The backbone layout of our own
+checkpoints is :mod:`mmconmim.checkpoint.layout`.
 """
 import re
 from collections import OrderedDict
 from typing import Dict
 
 import torch
-
-# the backbone layout lives in mmconmim.checkpoint.layout; these names stay
-# importable from here (tools and the comparison use them)
-from mmconmim.checkpoint.layout import (  # noqa: F401
-    LAYER_REL_POS_TABLE, PRETRAIN_ONLY_KEYS, SHARED_REL_POS_TABLE,
-    drop_per_layer_copies, expand_shared_rel_pos_bias, extract_backbone)
 
 # Official ConMIM (BEiT code base) -> mmpretrain BEiTViT / NonLinearNeck.
 # Applied in order to the key after removing an optional "module."/"model."

@@ -3,12 +3,13 @@ visualisation tools write (every figure names the weights it shows)."""
 import os.path as osp
 from typing import Optional
 
+from .reader import read_meta
+
 RANDOM_INIT = ('none', 'random')
 
 
 def checkpoint_meta(path: str) -> dict:
     """The ``meta`` dict of a runner checkpoint or an export ({} if none)."""
-    from mmconmim.checkpoint import read_meta
     return read_meta(path)
 
 
