@@ -12,8 +12,9 @@ Which feature (``pool``)
     * ``'avg'`` (default): the mean of the last layer's **patch** tokens of a
       ViT (extra tokens such as CLS dropped; ConMIM trains no CLS objective),
       or global average pooling of the last feature map of a CNN;
-    * ``'cls'``: the CLS token of the last layer (ViTs with ``out_type='raw'``
-      only).
+    * ``'cls'``: the CLS token of the last layer (ViTs only; an mmpretrain
+      ViT built with a pooled ``out_type`` is read with ``'raw'``, see
+      :func:`backbone_forward`).
 
     Backbone outputs are read generically: the last element of the output
     tuple is a (B, L, C) token sequence (``num_extra_tokens`` leading extra
@@ -48,12 +49,31 @@ def resolve_source(model: nn.Module, source: str = 'auto') -> str:
     return source
 
 
+# mmpretrain ViT outputs that are already one vector per image: read as
+# they are, 'avg' would silently be the CLS token (MoCo v3's 'cls_token').
+POOLED_VIT_OUTPUTS = ('cls_token', 'avg_featmap')
+
+
 def backbone_forward(backbone: nn.Module, inputs: torch.Tensor):
-    """Call a backbone without masking (``mask=None`` for MIM backbones)."""
+    """Call a backbone without masking (``mask=None`` for MIM backbones).
+
+    An mmpretrain ViT configured to return one pooled vector
+    (``out_type='cls_token'`` or ``'avg_featmap'``) is called with
+    ``out_type='raw'`` (restored afterwards), so that ``pool`` chooses the
+    feature: 'avg' is always the patch-token mean and 'cls' the CLS token.
+    """
     params = inspect.signature(backbone.forward).parameters
-    if 'mask' in params:
-        return backbone(inputs, mask=None)
-    return backbone(inputs)
+    call = ((lambda: backbone(inputs, mask=None)) if 'mask' in params
+            else (lambda: backbone(inputs)))
+    out_type = getattr(backbone, 'out_type', None)
+    if out_type not in POOLED_VIT_OUTPUTS or \
+            'raw' not in getattr(backbone, 'OUT_TYPES', ()):
+        return call()
+    backbone.out_type = 'raw'
+    try:
+        return call()
+    finally:
+        backbone.out_type = out_type
 
 
 def pool_features(outs, backbone: nn.Module, pool: str = 'avg'

@@ -141,6 +141,36 @@ def test_pooling_of_backbone_outputs():
         pool_features(tokens, vit, 'cls')
 
 
+@pytest.mark.parametrize('out_type', ['cls_token', 'avg_featmap'])
+def test_pooled_vit_output_is_read_as_tokens(out_type):
+    """A ViT built to return one vector (MoCo v3's out_type='cls_token'):
+    pool='avg' is the patch-token mean of the same network's raw output,
+    not the CLS token it would return; pool='cls' its CLS token; the
+    backbone's out_type is left as it was."""
+    from mmpretrain.models import VisionTransformer
+
+    from mmconmim.evaluation.features import backbone_forward
+    arch = dict(embed_dims=32, num_layers=2, num_heads=2,
+                feedforward_channels=64)
+    torch.manual_seed(0)
+    raw = VisionTransformer(arch=arch, img_size=32, patch_size=8,
+                            out_type='raw')
+    pooled = VisionTransformer(arch=arch, img_size=32, patch_size=8,
+                               out_type=out_type)
+    pooled.load_state_dict(raw.state_dict(), strict=False)  # + ln2
+    raw.eval()
+    pooled.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        tokens = raw(x)[-1]
+        avg = pool_features(backbone_forward(pooled, x), pooled, 'avg')
+        cls = pool_features(backbone_forward(pooled, x), pooled, 'cls')
+    torch.testing.assert_close(avg, tokens[:, 1:].mean(1))
+    torch.testing.assert_close(cls, tokens[:, 0])
+    assert not torch.allclose(avg, cls)
+    assert pooled.out_type == out_type
+
+
 def test_gather_drops_sampler_padding_and_sorts():
     # what a distributed sampler's padded, interleaved shard looks like
     part = dict(feats=torch.arange(5.)[:, None], labels=torch.tensor(
