@@ -249,6 +249,24 @@ def add_columns(name: str, seed: int, metrics: dict, settings: dict,
         _save_json(osp.join(run_dir, 'metrics.json'), metrics)
 
 
+def _check_dense_options(dense: bool, dense_iters, seg_data, eval_data: str,
+                         classes: int):
+    """The dense column's options; returns the fingerprint of --seg-data
+    (None: mosaics of the eval crops)."""
+    for option, value in (('--seg-data', seg_data),
+                          ('--dense-iters', dense_iters)):
+        if value is not None and not dense:
+            raise CompareError(f'{option} is given without --dense; add '
+                               f'--dense (the dense column) or drop {option}')
+    if dense and not seg_data and classes < 4:
+        raise CompareError(
+            f'--dense: {eval_data!r} has {classes} classes; the '
+            'segmentation mosaics need at least 4 (a 2x2 grid of crops of '
+            'different classes). Give your own mmseg dataset with --seg-data '
+            'or drop --dense')
+    return fingerprint(check_seg_data(seg_data)) if seg_data else None
+
+
 def prepare_settings(pretrain_data: str, eval_data: str, arch: str,
                      img_size: int, patch_size: int, iters, minutes,
                      seeds: int, batch_size: int, lr, knn_k: int,
@@ -274,18 +292,8 @@ def prepare_settings(pretrain_data: str, eval_data: str, arch: str,
             f'--pretrain-data {pretrain_data!r} has {pre["images"]} images, '
             f'fewer than one batch ({batch_size}); add images or lower '
             '--batch-size')
-    for option, value in (('--seg-data', seg_data),
-                          ('--dense-iters', dense_iters)):
-        if value is not None and not dense:
-            raise CompareError(f'{option} is given without --dense; add '
-                               f'--dense (the dense column) or drop {option}')
-    seg = fingerprint(check_seg_data(seg_data)) if seg_data else None
-    if dense and not seg_data and len(counts['train']) < 4:
-        raise CompareError(
-            f'--dense: {eval_data!r} has {len(counts["train"])} classes; the '
-            'segmentation mosaics need at least 4 (a 2x2 grid of crops of '
-            'different classes). Give your own mmseg dataset with --seg-data '
-            'or drop --dense')
+    seg = _check_dense_options(dense, dense_iters, seg_data, eval_data,
+                               len(counts['train']))
     ev = fingerprint(eval_data)
     ev.update(train_images=sum(counts['train'].values()),
               val_images=sum(counts['val'].values()),

@@ -146,7 +146,6 @@ MAX_FUNCTION_LINES = 60
 # drivers: one function that reads as the steps of a whole run
 LONG_DRIVERS = {
     'mmconmim/compare/run.py:compare',
-    'mmconmim/compare/run.py:prepare_settings',
 }
 
 
