@@ -65,7 +65,8 @@ def parse_args(argv=None):
     p.add_argument('--layer-scale', type=float, default=0.1)
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--iters', type=int, default=500)
-    p.add_argument('--warmup', type=int, default=30)
+    p.add_argument('--warmup', type=int, default=None,
+                   help='warmup iterations (default: 30, at most iters/10)')
     p.add_argument('--lr', type=float, default=2e-3)
     p.add_argument('--clip', type=float, default=3.)
     p.add_argument('--momentum', type=float, default=0.004,
@@ -708,7 +709,10 @@ def main(argv=None):
     if a.unit_size is None:
         a.unit_size = 2 * a.patch_size if a.img_size % (
             2 * a.patch_size) == 0 else a.patch_size
-    a.warmup = max(1, min(a.warmup, a.iters // 10))
+    if a.warmup is None:
+        a.warmup = max(1, min(30, a.iters // 10))
+    elif not 0 < a.warmup < a.iters:
+        raise SystemExit(f'--warmup {a.warmup} must be in [1, --iters)')
     run(a)
 
 

@@ -205,6 +205,7 @@ def test_paper_configs_keep_the_paper_loss_and_backbone(path):
     assert cfg.model.backbone.use_abs_pos_emb is False
     assert cfg.model.backbone.get('rel_pos_bias_init_std', 0.) == 0.
     assert cfg.model.backbone.get('mask_token_pos_scale', 0.) == 0.
+    assert cfg.model.backbone.get('weight_init', 'paper') == 'paper'
     loss = DenoisingContrastLoss(**{k: v for k, v in PAPER_LOSS.items()
                                     if k != 'type'})
     assert loss.negatives == 'image' and loss.center_targets is False
@@ -226,6 +227,8 @@ def test_small_data_config_builds_and_trains_a_step(path, tmp_path):
     assert cfg.model.head.loss.negatives == 'batch'
     assert cfg.model.backbone.use_abs_pos_emb is False  # paper backbone
     assert cfg.model.backbone.mask_token_pos_scale == 0.2
+    assert cfg.model.backbone.weight_init == 'mmpretrain'
+    assert cfg.model.backbone.layer_scale_init_value == 1.0
     folder = write_images(str(tmp_path / 'imgs'), num=2, size=96)
     dataset = DATASETS.build(dict(type='CustomDataset', data_root=folder,
                                   with_label=False,
@@ -246,6 +249,8 @@ def test_small_data_config_builds_and_trains_a_step(path, tmp_path):
 def test_demo_turns_the_small_data_fix_on():
     cfg = Config.fromfile('configs/demo/conmim_demo.py')
     assert cfg.model.head.loss.negatives == 'batch'
+    assert cfg.model.backbone.weight_init == 'mmpretrain'
+    assert cfg.model.backbone.layer_scale_init_value == 1.0
 
 
 def test_batch_negatives_ablation_differs_from_the_recipe_only_in_the_loss():
