@@ -361,9 +361,14 @@ def test_a_real_checkpoint_still_loads_through_every_route(server):
         torch.testing.assert_close(ckpt['state_dict']['w'], state['w'])
 
 
-def test_checkpoint_errors_are_public_in_mmconmim_utils():
-    """Users catch both errors from the public module, not from compat."""
-    import mmconmim.utils as utils
-    assert utils.NotACheckpointError is NotACheckpointError
-    assert 'NotACheckpointError' in utils.__all__
-    assert 'UnsafeCheckpointError' in utils.__all__
+def test_checkpoint_errors_are_public_in_mmconmim_checkpoint():
+    """Users catch both errors from the checkpoint room's public module
+    (issue 26 moved them there from mmconmim.utils, which now says where
+    they went instead of importing upward)."""
+    import mmconmim.checkpoint as checkpoint
+    assert checkpoint.NotACheckpointError is NotACheckpointError
+    assert 'NotACheckpointError' in checkpoint.__all__
+    assert 'UnsafeCheckpointError' in checkpoint.__all__
+    with pytest.raises(ImportError,
+                       match='import it from mmconmim.checkpoint'):
+        from mmconmim.utils import UnsafeCheckpointError  # noqa: F401
