@@ -27,7 +27,6 @@ Usage::
 """
 import argparse
 import os.path as osp
-import platform
 import sys
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -90,6 +89,9 @@ def main():
     p.add_argument('--img-size', type=int, default=64)
     p.add_argument('--patch-size', type=int, default=8)
     p.add_argument('--seeds', type=int, default=2)
+    p.add_argument('--layer-scales', type=float, nargs='+',
+                   default=[0.1, 1.0], metavar='GAMMA')
+    p.add_argument('--inits', nargs='+', choices=INITS, default=list(INITS))
     a = p.parse_args()
     import mmconmim
     mmconmim.apply_compat_fixes()
@@ -99,14 +101,15 @@ def main():
     MMLogger.get_current_instance().setLevel('WARNING')
     sets = driver.eval_batches(a)
     prep = driver.build_preprocessor()
-    cpu = platform.processor() or platform.machine()
+    from mmconmim.compare.report import cpu_model
+    cpu = cpu_model()
     print(f'# {a.data}, {a.img_size} px / {a.patch_size}-px patches, '
           f'CPU {cpu}')
     print('| init | layer scale | seed | kNN (patch mean) | kNN (CLS) | '
           'linear |')
     print('|---|---|---|---|---|---|')
-    for layer_scale in (0.1, 1.0):
-        for init in INITS:
+    for layer_scale in a.layer_scales:
+        for init in a.inits:
             for seed in range(a.seeds):
                 knn, knn_cls, lin = score(
                     build_backbone(a, init, layer_scale, seed), sets, prep)

@@ -37,7 +37,6 @@ import json
 import math
 import os
 import os.path as osp
-import platform
 import sys
 import time
 
@@ -362,8 +361,9 @@ def main():
 
     loader = build_loader(args)
     table = model.backbone.rel_pos_bias.relative_position_bias_table
+    from mmconmim.compare.report import cpu_model
     print(f'torch {torch.__version__}, threads {torch.get_num_threads()}, '
-          f'{platform.processor() or platform.machine()}')
+          f'CPU {cpu_model()}')
     print(f'{args.img_size} px, patch {args.patch_size} ({num_patches} '
           f'patches), unit {args.unit_size} px, {num_masked} masked per '
           f'image: log(M) = {math.log(num_masked):.3f}, log(N) = '

@@ -34,7 +34,7 @@ from mmpretrain.models.utils import build_2d_sincos_position_embedding
 from torch import nn
 
 from mmconmim.registry import MODELS
-from mmconmim.utils.validation import check_number
+from mmconmim.utils.validation import check_choice, check_number
 from ..utils.checkpointing import checkpoint_beit_layers
 from ..utils.fused_attention import set_attention_impl
 
@@ -68,12 +68,9 @@ class ConMIMViT(BEiTPretrainViT):
                  mask_token_pos_scale: float = 0.,
                  weight_init: str = 'paper', **kwargs):
         super().__init__(*args, **kwargs)
-        if weight_init not in self.WEIGHT_INITS:
-            raise ValueError(
-                f'ConMIMViT: weight_init must be one of {self.WEIGHT_INITS} '
-                f'(\'paper\' is the official initialisation), got '
-                f'{weight_init!r}')
-        self.weight_init = weight_init
+        self.weight_init = check_choice(
+            'ConMIMViT', 'weight_init', weight_init, self.WEIGHT_INITS,
+            fix="'paper' is the official initialisation")
         check_number('ConMIMViT', 'rel_pos_bias_init_std',
                      rel_pos_bias_init_std, low=0, finite=True,
                      noun='a number', fix='0 is the paper\'s zero table')
