@@ -44,7 +44,6 @@ import json
 import math
 import os
 import os.path as osp
-import platform
 import re
 import socket
 import statistics
@@ -61,6 +60,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from benchmarks import train_throughput as bench  # noqa: E402
 from benchmarks.common import (REPO_ROOT, add_timing_args,  # noqa: E402
                                benchmark_parser)
+from mmconmim.compare.report import cpu_model  # noqa: E402
 
 DEMO = {
     'ConMIM': 'configs/demo/conmim_demo.py',
@@ -152,7 +152,7 @@ def machine_line(device) -> str:
     else:
         gpu = 'no GPU (CPU dry run)'
     return (f'Machine: {gpu}; {os.cpu_count()} CPU cores '
-            f'({platform.processor() or platform.machine()}); torch '
+            f'({cpu_model()}); torch '
             f'{torch.__version__}')
 
 
