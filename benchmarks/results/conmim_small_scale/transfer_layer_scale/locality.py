@@ -3,6 +3,7 @@ import glob, sys, torch, numpy as np
 from PIL import Image
 from mmengine.config import Config
 import mmconmim  # noqa
+from mmconmim.checkpoint import load_file
 from mmengine.registry import init_default_scope
 init_default_scope('mmpretrain')
 from mmpretrain.registry import MODELS
@@ -20,7 +21,7 @@ for name in sys.argv[1:]:
     torch.manual_seed(0)
     vit = MODELS.build(bcfg)
     if name != 'random':
-        sd = torch.load(name, map_location='cpu', weights_only=False)['state_dict']
+        sd = load_file(name)['state_dict']
         sd = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
         missing = vit.load_state_dict(sd, strict=False)
     else:
