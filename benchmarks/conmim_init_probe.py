@@ -65,23 +65,6 @@ def build_backbone(a, init, layer_scale, seed):
     return vit
 
 
-def score(vit, sets, prep):
-    import torch
-
-    from mmconmim.evaluation.knn import knn_classify
-    from mmconmim.evaluation.linear_probe import linear_probe
-    mean, cls = [], []
-    for x, y in sets:
-        with torch.no_grad():
-            tokens = vit(prep(dict(inputs=x, data_samples=None))['inputs']
-                         .float())[-1]
-        mean += [tokens[:, 1:].mean(1), y]
-        cls += [tokens[:, 0], y]
-    return (knn_classify(*mean, k=20, temperature=0.07)['top1'],
-            knn_classify(*cls, k=20, temperature=0.07)['top1'],
-            linear_probe(*mean, weight_decay=1e-2)['top1'])
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--data', required=True,
@@ -100,7 +83,6 @@ def main():
     import conmim_small_scale as driver
     MMLogger.get_current_instance().setLevel('WARNING')
     sets = driver.eval_batches(a)
-    prep = driver.build_preprocessor()
     from mmconmim.compare.report import cpu_model
     cpu = cpu_model()
     print(f'# {a.data}, {a.img_size} px / {a.patch_size}-px patches, '
@@ -111,8 +93,8 @@ def main():
     for layer_scale in a.layer_scales:
         for init in a.inits:
             for seed in range(a.seeds):
-                knn, knn_cls, lin = score(
-                    build_backbone(a, init, layer_scale, seed), sets, prep)
+                knn, knn_cls, lin = driver.frozen_scores(
+                    build_backbone(a, init, layer_scale, seed), sets)
                 print(f'| {init} | {layer_scale} | {seed} | {knn:.1f} | '
                       f'{knn_cls:.1f} | {lin:.1f} |', flush=True)
 

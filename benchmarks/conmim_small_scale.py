@@ -555,6 +555,27 @@ def dump(result, a):
     os.replace(out + '.tmp', out)
 
 
+def frozen_scores(backbone, sets):
+    """kNN top-1 on the patch mean and on the CLS token, and the linear
+    probe on the patch mean, of an untrained backbone's last-layer tokens
+    (``sets``: the (train, val) batches of :func:`eval_batches`)."""
+    import torch
+
+    from mmconmim.evaluation.knn import knn_classify
+    from mmconmim.evaluation.linear_probe import linear_probe
+    prep = build_preprocessor()
+    mean, cls = [], []
+    for x, y in sets:
+        with torch.no_grad():
+            tokens = backbone(prep(dict(inputs=x, data_samples=None))
+                              ['inputs'].float())[-1]
+        mean += [tokens[:, 1:].mean(1), y]
+        cls += [tokens[:, 0], y]
+    return (knn_classify(*mean, k=20, temperature=0.07)['top1'],
+            knn_classify(*cls, k=20, temperature=0.07)['top1'],
+            linear_probe(*mean, weight_decay=1e-2)['top1'])
+
+
 def random_vit(a):
     """kNN (patch mean) and linear probe of the compare tool's random-init
     row: mmpretrain ``VisionTransformer`` of the same size, seed ``a.seed``
@@ -563,8 +584,6 @@ def random_vit(a):
     from mmengine.registry import DefaultScope
 
     from mmconmim.compare.evaluate import plain_backbone_cfg
-    from mmconmim.evaluation.knn import knn_classify
-    from mmconmim.evaluation.linear_probe import linear_probe
     from mmconmim.registry import MODELS
     import mmconmim  # noqa: F401
     cfg = plain_backbone_cfg(dict(
@@ -575,15 +594,7 @@ def random_vit(a):
         backbone = MODELS.build(cfg)
     backbone.init_weights()
     backbone.eval()
-    prep = build_preprocessor()
-    feats = []
-    for x, y in eval_batches(a):
-        with torch.no_grad():
-            inp = prep(dict(inputs=x, data_samples=None))['inputs'].float()
-            tok = backbone(inp)[-1]
-        feats += [tok[:, 1:].mean(1), y]
-    knn = knn_classify(*feats, k=20, temperature=0.07)['top1']
-    lin = linear_probe(*feats, weight_decay=1e-2)['top1']
+    knn, _, lin = frozen_scores(backbone, eval_batches(a))
     print(f'RANDOM ViT {a.data} seed {a.seed}: kNN {knn:.1f} linear '
           f'{lin:.1f}')
     out = a.out or osp.join(REPO_ROOT, 'work_dirs', 'conmim_small_scale',
