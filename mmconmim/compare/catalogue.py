@@ -24,9 +24,10 @@ ARCHS = {
 METHOD_LABELS = {
     'conmim': 'ConMIM, paper backbone (shared rel. pos. bias, no abs. pos. '
               'embedding) + small-data fix (cross-image dictionary, '
-              'mask-token position code, mmpretrain init)',
+              'mask-token position code, mmpretrain init, 2-layer '
+              'projector)',
     'conmim-abspos': 'ConMIM + absolute position embedding + cross-image '
-                     'dictionary, mmpretrain init',
+                     'dictionary, mmpretrain init, 2-layer projector',
     'a2mim': 'A2MIM',
     'mae': 'MAE',
     'simmim': 'SimMIM',

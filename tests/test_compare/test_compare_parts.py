@@ -120,6 +120,9 @@ def test_conmim_rows_settings_live_in_one_file(tmp_path):
     for row in (paper, abspos):
         assert row.model.backbone.weight_init == 'mmpretrain'
         assert row.model.backbone.layer_scale_init_value == 1.0
+        # and the 2-layer projector (section 8), scaled to the width
+        assert row.model.neck.num_layers == 2
+        assert row.model.neck.in_channels == TINY['width']
     # everything else of the abspos row is the paper row's
     a, b = paper.to_dict(), abspos.to_dict()
     for row in (a, b):

@@ -230,6 +230,7 @@ def test_small_data_config_builds_and_trains_a_step(path, tmp_path):
     assert cfg.model.backbone.mask_token_pos_scale == 0.2
     assert cfg.model.backbone.weight_init == 'mmpretrain'
     assert cfg.model.backbone.layer_scale_init_value == 1.0
+    assert cfg.model.neck.num_layers == 2
     folder = write_images(str(tmp_path / 'imgs'), num=2, size=96)
     dataset = DATASETS.build(dict(type='CustomDataset', data_root=folder,
                                   with_label=False,
@@ -245,6 +246,8 @@ def test_small_data_config_builds_and_trains_a_step(path, tmp_path):
     loss.backward()
     assert torch.isfinite(loss)
     assert model.neck.fc0.weight.grad.abs().sum() > 0
+    assert model.neck.fc1.out_features == cfg.model.neck.out_channels
+    assert not hasattr(model.neck, 'fc2')
 
 
 def test_demo_turns_the_small_data_fix_on():
