@@ -38,6 +38,7 @@ import math
 import os
 import os.path as osp
 import sys
+import textwrap
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -66,6 +67,16 @@ def parse_args():
     parser.add_argument('--mask-pos-scale', type=float, default=0.,
                         help='ConMIMViT mask_token_pos_scale (> 0: sin-cos '
                         'code on the mask tokens only; NOT the paper)')
+    parser.add_argument('--weight-init', choices=('paper', 'mmpretrain'),
+                        default='paper',
+                        help="ConMIMViT weight_init ('mmpretrain': the "
+                        'small-data fix, NOT the paper)')
+    parser.add_argument('--layer-scale', type=float, default=0.1,
+                        help='layer_scale_init_value (paper 0.1; the '
+                        'small-data fix 1.0)')
+    parser.add_argument('--proj-layers', type=int, default=3,
+                        help='projector layers (paper 3; the small-data '
+                        'fix 2)')
     parser.add_argument('--data-root', default=osp.join(
         REPO_ROOT, 'data', 'demo', 'images'))
     parser.add_argument('--out', default=osp.join(
@@ -127,8 +138,15 @@ def plot_curve(result: dict, out_png: str) -> None:
         fix.append(f"negatives={args['negatives']}")
     if args.get('mask_pos_scale'):
         fix.append(f"mask-token pos. code x{args['mask_pos_scale']}")
-    if fix:
-        pos += '\n+ ' + ', '.join(fix) + ' (NOT the paper)'
+    if args.get('weight_init', 'paper') != 'paper':
+        fix.append(f"{args['weight_init']} init")
+    if args.get('layer_scale', 0.1) != 0.1:
+        fix.append(f"layer scale {args['layer_scale']}")
+    if args.get('proj_layers', 3) != 3:
+        fix.append(f"{args['proj_layers']}-layer projector")
+    if fix:  # wrapped: the full fix does not fit one title line
+        pos += '\n' + textwrap.fill(
+            '+ ' + ', '.join(fix) + ' (NOT the paper)', width=90)
     fig.suptitle(
         f'ConMIM {pos}\n{args["img_size"]} px, {args["patch_size"]}-px '
         f'patches, ViT {args["embed_dims"]} x {args["num_layers"]}, batch '
@@ -152,7 +170,8 @@ def build_model(args):
             img_size=args.img_size,
             patch_size=args.patch_size,
             drop_path_rate=0.,
-            layer_scale_init_value=0.1,
+            layer_scale_init_value=args.layer_scale,
+            weight_init=args.weight_init,
             # the paper's setting: position only from the shared rel-pos bias
             use_abs_pos_emb=args.abs_pos_emb,
             use_rel_pos_bias=False,
@@ -164,7 +183,7 @@ def build_model(args):
         neck=dict(
             type='ConMIMProjector', in_channels=args.embed_dims,
             hid_channels=args.proj_hidden, out_channels=args.proj_out,
-            num_layers=3, with_bias=False, with_last_bn=True,
+            num_layers=args.proj_layers, with_bias=False, with_last_bn=True,
             with_last_bn_affine=False, with_avg_pool=False,
             norm_cfg=dict(type='BN1d')),
         head=dict(type='MIMHead',

@@ -315,3 +315,33 @@ def test_paper_architecture_starts_with_identical_masked_tokens(monkeypatch):
         spreads[abs_pos] = bench.masked_spread(model, data)
     assert abs(spreads[False]) < 1e-6
     assert spreads[True] > 1e-4
+
+
+def test_paper_setting_benchmark_defaults_are_the_papers(monkeypatch):
+    """benchmarks/conmim_paper_setting.py builds the paper's model unless
+    the small-data options are given (--weight-init, --layer-scale,
+    --proj-layers), and then builds what they say."""
+    import sys
+
+    from benchmarks import conmim_paper_setting as bench
+    tiny = ['x', '--img-size', '32', '--patch-size', '8', '--unit-size',
+            '16', '--embed-dims', '32', '--num-layers', '2', '--proj-hidden',
+            '64', '--proj-out', '32']
+    init_default_scope('mmpretrain')
+    models = {}
+    for name, extra in (('paper', []),
+                        ('fix', ['--weight-init', 'mmpretrain',
+                                 '--layer-scale', '1.0',
+                                 '--proj-layers', '2'])):
+        monkeypatch.setattr(sys, 'argv', tiny + extra)
+        torch.manual_seed(0)
+        models[name] = bench.build_model(bench.parse_args())
+    paper, fix = models['paper'], models['fix']
+    assert paper.backbone.weight_init == 'paper'
+    assert fix.backbone.weight_init == 'mmpretrain'
+    assert torch.allclose(paper.backbone.layers[0].gamma_1,
+                          torch.full((32, ), 0.1))
+    assert torch.allclose(fix.backbone.layers[0].gamma_1, torch.ones(32))
+    # paper: Linear-BN-ReLU x 2, then Linear-BN; the fix drops one block
+    assert hasattr(paper.neck, 'fc2') and not hasattr(fix.neck, 'fc2')
+    assert fix.neck.fc1.out_features == 32
