@@ -74,6 +74,11 @@ def parse_args(argv=None):
     p.add_argument('--end-momentum', type=float, default=0.)
     p.add_argument('--crop-min', type=float, default=0.08)
     p.add_argument('--temperature', type=float, default=0.1)
+    p.add_argument('--teacher-aug', default='strong',
+                   choices=('strong', 'simclr', 'none'),
+                   help="the teacher view's photometric ops: 'strong' (the "
+                   "paper's BYOL jitter), 'simclr' (twice as hard) or "
+                   "'none' (diagnosis knobs, NOT the paper)")
     p.add_argument('--abs-pos-emb', action='store_true')
     p.add_argument('--negatives', default='image', choices=('image', 'batch'))
     p.add_argument('--center-targets', action='store_true')
@@ -102,14 +107,23 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def teacher_photometric() -> list:
+# colour jitter (brightness, contrast, saturation, hue) per --teacher-aug
+TEACHER_JITTER = {'strong': (0.4, 0.4, 0.2, 0.1),  # BYOL's
+                  'simclr': (0.8, 0.8, 0.8, 0.2)}  # SimCLR's, a knob
+
+
+def teacher_photometric(strength='strong') -> list:
     """BYOL's strong photometric ops without blur and solarize (colour
     jitter + grayscale), the teacher view of every trial of
-    docs/conmim_small_scale.md."""
+    docs/conmim_small_scale.md; 'simclr' jitters twice as hard, 'none'
+    leaves the teacher view as the student's (diagnosis knobs)."""
+    if strength == 'none':
+        return []
+    brightness, contrast, saturation, hue = TEACHER_JITTER[strength]
     return [
         dict(type='RandomApply', transforms=[dict(
-            type='ColorJitter', brightness=0.4, contrast=0.4,
-            saturation=0.2, hue=0.1)], prob=0.8),
+            type='ColorJitter', brightness=brightness, contrast=contrast,
+            saturation=saturation, hue=hue)], prob=0.8),
         dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
              channel_weights=(0.114, 0.587, 0.2989)),
     ]
@@ -205,7 +219,7 @@ def build_loader(a):
              aspect_ratio_range=(3. / 4., 4. / 3.),
              interpolation='bicubic', backend='pillow'),
         dict(type='MultiView', num_views=[1, 1],
-             transforms=[[], teacher_photometric()]),
+             transforms=[[], teacher_photometric(a.teacher_aug)]),
         dict(type='UnitMaskGenerator', input_size=a.img_size,
              mask_patch_size=a.unit_size, model_patch_size=a.patch_size,
              mask_ratio=a.mask_ratio),
@@ -661,7 +675,8 @@ SETTING_KEYS = (('abs_pos_emb', True, 'abs. pos.'),
                 ('rel_pos_init_std', None, 'rel-pos table init'),
                 ('weight_init', 'mmpretrain', 'mmpretrain init'))
 DEFAULTS = dict(lr=2e-3, warmup=30, momentum=0.004, crop_min=0.08,
-                batch_size=32, layer_scale=0.1, proj_layers=3)
+                batch_size=32, layer_scale=0.1, proj_layers=3,
+                teacher_aug='strong')
 
 
 def setting_of(args):

@@ -1,0 +1,50 @@
+"""The teacher-view knob of the issue-25 driver
+(benchmarks/conmim_small_scale.py --teacher-aug): the default is the
+teacher view of every recorded trial; 'none' gives the teacher the
+student's view."""
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import conmim_small_scale as driver
+from tests.fixtures.helpers import write_images
+
+
+def jitter_of(ops):
+    apply, gray = ops
+    return apply['transforms'][0], apply['prob'], gray['prob']
+
+
+def test_default_teacher_view_is_byols_jitter_and_grayscale():
+    assert driver.parse_args(['--data', 'x']).teacher_aug == 'strong'
+    jitter, p_jitter, p_gray = jitter_of(driver.teacher_photometric())
+    assert (jitter['brightness'], jitter['contrast'], jitter['saturation'],
+            jitter['hue']) == (0.4, 0.4, 0.2, 0.1)
+    assert (p_jitter, p_gray) == (0.8, 0.2)
+    simclr, _, _ = jitter_of(driver.teacher_photometric('simclr'))
+    assert (simclr['brightness'], simclr['saturation']) == (0.8, 0.8)
+    assert driver.teacher_photometric('none') == []
+
+
+@pytest.mark.parametrize('aug', ['none', 'strong'])
+def test_teacher_views(aug, tmp_path):
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')
+    write_images(str(tmp_path / 'train' / 'a'), num=4, size=40)
+    args = driver.parse_args([
+        '--data', str(tmp_path), '--iters', '1', '--batch-size', '4',
+        '--img-size', '32', '--patch-size', '8', '--unit-size', '16',
+        '--teacher-aug', aug])
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    student, teacher = next(iter(driver.build_loader(args)))['inputs']
+    label = driver.setting_of(vars(args))
+    if aug == 'none':  # the same crop and flip, no photometric op
+        assert torch.equal(student, teacher)
+        assert 'teacher_aug=none' in label
+    else:  # with p = 0.8 / 0.2 per image, seeded: some image is changed
+        assert not torch.equal(student, teacher)
+        assert 'teacher_aug' not in label  # the default is not named
