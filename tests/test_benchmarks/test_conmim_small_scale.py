@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from benchmarks import conmim_small_scale as driver
+from benchmarks.conmim_small_scale_report import setting_of
 from tests.fixtures.helpers import write_images
 
 
@@ -41,7 +42,7 @@ def test_teacher_views(aug, tmp_path):
     np.random.seed(0)
     torch.manual_seed(0)
     student, teacher = next(iter(driver.build_loader(args)))['inputs']
-    label = driver.setting_of(vars(args))
+    label = setting_of(vars(args))
     if aug == 'none':  # the same crop and flip, no photometric op
         assert torch.equal(student, teacher)
         assert 'teacher_aug=none' in label
