@@ -42,3 +42,69 @@ def add_tiny_conmim_args(parser: argparse.ArgumentParser, *, img_size: int,
     parser.add_argument('--num-heads', type=int, default=num_heads)
     parser.add_argument('--proj-hidden', type=int, default=proj_hidden)
     parser.add_argument('--proj-out', type=int, default=proj_out)
+
+
+def add_small_data_args(parser: argparse.ArgumentParser,
+                        abs_pos_help: str = None) -> None:
+    """The opt-in switches of docs/conmim_small_scale.md (none is the
+    paper's; the defaults are): absolute position embedding, cross-image
+    dictionary, mask-token position code, mmpretrain initialisation, layer
+    scale, projector depth."""
+    parser.add_argument('--abs-pos-emb', action='store_true',
+                        help=abs_pos_help)
+    parser.add_argument('--negatives', default='image',
+                        choices=('image', 'batch'),
+                        help="DenoisingContrastLoss negatives; 'batch' is "
+                        'the small-data fix, NOT the paper')
+    parser.add_argument('--mask-pos-scale', type=float, default=0.,
+                        help='ConMIMViT mask_token_pos_scale (> 0: sin-cos '
+                        'code on the mask tokens only; NOT the paper)')
+    parser.add_argument('--weight-init', choices=('paper', 'mmpretrain'),
+                        default='paper',
+                        help="ConMIMViT weight_init ('mmpretrain': xavier "
+                        "Linear layers instead of the paper's std-0.02 "
+                        'weights; the small-data fix)')
+    parser.add_argument('--layer-scale', type=float, default=0.1,
+                        help='layer_scale_init_value (paper 0.1; the '
+                        'small-data fix 1.0)')
+    parser.add_argument('--proj-layers', type=int, default=3,
+                        help='projector layers (paper 3; the small-data '
+                        'fix 2)')
+
+
+def tiny_conmim_cfg(a: argparse.Namespace, *, temperature: float = 0.1,
+                    momentum: float = 0.004, end_momentum: float = 0.,
+                    rel_pos_init_std: float = 0.,
+                    center_targets: bool = False) -> dict:
+    """The ``ConMIM`` model config of a script run from the arguments of
+    :func:`add_tiny_conmim_args` and :func:`add_small_data_args`: the
+    paper's backbone (shared relative position bias, final norm, no drop
+    path), BN projector without biases, denoising contrast, EMA teacher
+    (mmengine momentum ``momentum`` -> ``end_momentum``)."""
+    return dict(
+        type='ConMIM',
+        backbone=dict(
+            type='ConMIMViT',
+            arch=dict(embed_dims=a.embed_dims, num_layers=a.num_layers,
+                      num_heads=a.num_heads,
+                      feedforward_channels=a.embed_dims * 4),
+            img_size=a.img_size, patch_size=a.patch_size, drop_path_rate=0.,
+            layer_scale_init_value=a.layer_scale,
+            use_abs_pos_emb=a.abs_pos_emb, use_rel_pos_bias=False,
+            use_shared_rel_pos_bias=True,
+            rel_pos_bias_init_std=rel_pos_init_std,
+            mask_token_pos_scale=a.mask_pos_scale,
+            weight_init=a.weight_init,
+            final_norm=True, out_type='raw', out_indices=-1),
+        neck=dict(type='ConMIMProjector', in_channels=a.embed_dims,
+                  hid_channels=a.proj_hidden, out_channels=a.proj_out,
+                  num_layers=a.proj_layers, with_bias=False,
+                  with_last_bn=True, with_last_bn_affine=False,
+                  with_avg_pool=False, norm_cfg=dict(type='BN1d')),
+        head=dict(type='MIMHead', loss=dict(
+            type='DenoisingContrastLoss', temperature=temperature,
+            negatives=a.negatives, center_targets=center_targets)),
+        momentum=momentum, end_momentum=end_momentum,
+        data_preprocessor=dict(type='SelfSupDataPreprocessor',
+                               mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], to_rgb=True))

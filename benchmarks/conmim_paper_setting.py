@@ -42,8 +42,9 @@ import textwrap
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from benchmarks.common import (REPO_ROOT, add_tiny_conmim_args,  # noqa: E402
-                               add_timing_args, benchmark_parser)
+from benchmarks.common import (  # noqa: E402
+    REPO_ROOT, add_small_data_args, add_tiny_conmim_args, add_timing_args,
+    benchmark_parser, tiny_conmim_cfg)
 
 
 def parse_args():
@@ -56,27 +57,9 @@ def parse_args():
     parser.add_argument('--lr', type=float, default=2e-3)
     parser.add_argument('--log-interval', type=int, default=10)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--abs-pos-emb', action='store_true',
-                        help='control run, NOT the paper setting: add an '
-                        'absolute position embedding (as the CPU demo does)')
-    parser.add_argument('--negatives', default='image',
-                        choices=('image', 'batch'),
-                        help="DenoisingContrastLoss negatives; 'batch' is "
-                        'the small-data fix of docs/conmim_small_scale.md, '
-                        'NOT the paper')
-    parser.add_argument('--mask-pos-scale', type=float, default=0.,
-                        help='ConMIMViT mask_token_pos_scale (> 0: sin-cos '
-                        'code on the mask tokens only; NOT the paper)')
-    parser.add_argument('--weight-init', choices=('paper', 'mmpretrain'),
-                        default='paper',
-                        help="ConMIMViT weight_init ('mmpretrain': the "
-                        'small-data fix, NOT the paper)')
-    parser.add_argument('--layer-scale', type=float, default=0.1,
-                        help='layer_scale_init_value (paper 0.1; the '
-                        'small-data fix 1.0)')
-    parser.add_argument('--proj-layers', type=int, default=3,
-                        help='projector layers (paper 3; the small-data '
-                        'fix 2)')
+    add_small_data_args(parser, abs_pos_help=(
+        'control run, NOT the paper setting: add an absolute position '
+        'embedding (as the CPU demo does)'))
     parser.add_argument('--data-root', default=osp.join(
         REPO_ROOT, 'data', 'demo', 'images'))
     parser.add_argument('--out', default=osp.join(
@@ -159,44 +142,7 @@ def plot_curve(result: dict, out_png: str) -> None:
 
 def build_model(args):
     from mmpretrain.registry import MODELS
-    cfg = dict(
-        type='ConMIM',
-        backbone=dict(
-            type='ConMIMViT',
-            arch=dict(embed_dims=args.embed_dims,
-                      num_layers=args.num_layers,
-                      num_heads=args.num_heads,
-                      feedforward_channels=args.embed_dims * 4),
-            img_size=args.img_size,
-            patch_size=args.patch_size,
-            drop_path_rate=0.,
-            layer_scale_init_value=args.layer_scale,
-            weight_init=args.weight_init,
-            # the paper's setting: position only from the shared rel-pos bias
-            use_abs_pos_emb=args.abs_pos_emb,
-            use_rel_pos_bias=False,
-            use_shared_rel_pos_bias=True,
-            mask_token_pos_scale=args.mask_pos_scale,
-            final_norm=True,
-            out_type='raw',
-            out_indices=-1),
-        neck=dict(
-            type='ConMIMProjector', in_channels=args.embed_dims,
-            hid_channels=args.proj_hidden, out_channels=args.proj_out,
-            num_layers=args.proj_layers, with_bias=False, with_last_bn=True,
-            with_last_bn_affine=False, with_avg_pool=False,
-            norm_cfg=dict(type='BN1d')),
-        head=dict(type='MIMHead',
-                  loss=dict(type='DenoisingContrastLoss', temperature=0.1,
-                            negatives=args.negatives)),
-        momentum=0.004,
-        end_momentum=0.,
-        data_preprocessor=dict(
-            type='SelfSupDataPreprocessor',
-            mean=[123.675, 116.28, 103.53],
-            std=[58.395, 57.12, 57.375],
-            to_rgb=True))
-    model = MODELS.build(cfg)
+    model = MODELS.build(tiny_conmim_cfg(args))
     model.init_weights()
     return model
 

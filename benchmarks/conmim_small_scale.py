@@ -43,6 +43,8 @@ import time
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
+from benchmarks.common import (  # noqa: E402
+    add_small_data_args, tiny_conmim_cfg)
 from benchmarks.conmim_small_scale_report import (  # noqa: E402
     plot, trials_table)
 
@@ -64,8 +66,6 @@ def parse_args(argv=None):
     p.add_argument('--num-heads', type=int, default=2)
     p.add_argument('--proj-hidden', type=int, default=512)
     p.add_argument('--proj-out', type=int, default=128)
-    p.add_argument('--proj-layers', type=int, default=3)
-    p.add_argument('--layer-scale', type=float, default=0.1)
     p.add_argument('--batch-size', type=int, default=32)
     p.add_argument('--iters', type=int, default=500)
     p.add_argument('--warmup', type=int, default=None,
@@ -82,17 +82,9 @@ def parse_args(argv=None):
                    help="the teacher view's photometric ops: 'strong' (the "
                    "paper's BYOL jitter), 'simclr' (twice as hard) or "
                    "'none' (diagnosis knobs, NOT the paper)")
-    p.add_argument('--abs-pos-emb', action='store_true')
-    p.add_argument('--negatives', default='image', choices=('image', 'batch'))
     p.add_argument('--center-targets', action='store_true')
     p.add_argument('--rel-pos-init-std', type=float, default=0.)
-    p.add_argument('--mask-pos-scale', type=float, default=0.,
-                   help='ConMIMViT mask_token_pos_scale (sin-cos code on '
-                   'the mask tokens)')
-    p.add_argument('--weight-init', choices=('paper', 'mmpretrain'),
-                   default='paper',
-                   help='ConMIMViT weight_init (mmpretrain: xavier Linear '
-                   'layers instead of the paper\'s std-0.02 weights)')
+    add_small_data_args(p)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--eval-interval', type=int, default=50)
     p.add_argument('--random-vit', action='store_true',
@@ -180,33 +172,10 @@ def make_halves(out_dir, size=32, per_class=48, seed=1):
 
 # -------------------------------------------------------------------- model
 def model_cfg(a):
-    return dict(
-        type='ConMIM',
-        backbone=dict(
-            type='ConMIMViT',
-            arch=dict(embed_dims=a.embed_dims, num_layers=a.num_layers,
-                      num_heads=a.num_heads,
-                      feedforward_channels=a.embed_dims * 4),
-            img_size=a.img_size, patch_size=a.patch_size, drop_path_rate=0.,
-            layer_scale_init_value=a.layer_scale,
-            use_abs_pos_emb=a.abs_pos_emb, use_rel_pos_bias=False,
-            use_shared_rel_pos_bias=True,
-            rel_pos_bias_init_std=a.rel_pos_init_std,
-            mask_token_pos_scale=a.mask_pos_scale,
-            weight_init=a.weight_init,
-            final_norm=True, out_type='raw', out_indices=-1),
-        neck=dict(type='ConMIMProjector', in_channels=a.embed_dims,
-                  hid_channels=a.proj_hidden, out_channels=a.proj_out,
-                  num_layers=a.proj_layers, with_bias=False,
-                  with_last_bn=True, with_last_bn_affine=False,
-                  with_avg_pool=False, norm_cfg=dict(type='BN1d')),
-        head=dict(type='MIMHead', loss=dict(
-            type='DenoisingContrastLoss', temperature=a.temperature,
-            negatives=a.negatives, center_targets=a.center_targets)),
-        momentum=a.momentum, end_momentum=a.end_momentum,
-        data_preprocessor=dict(type='SelfSupDataPreprocessor',
-                               mean=[123.675, 116.28, 103.53],
-                               std=[58.395, 57.12, 57.375], to_rgb=True))
+    return tiny_conmim_cfg(
+        a, temperature=a.temperature, momentum=a.momentum,
+        end_momentum=a.end_momentum, rel_pos_init_std=a.rel_pos_init_std,
+        center_targets=a.center_targets)
 
 
 def build_loader(a):
