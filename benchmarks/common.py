@@ -49,7 +49,8 @@ def add_small_data_args(parser: argparse.ArgumentParser,
     """The opt-in switches of docs/conmim_small_scale.md (none is the
     paper's; the defaults are): absolute position embedding, cross-image
     dictionary, mask-token position code, mmpretrain initialisation, layer
-    scale, projector depth."""
+    scale, projector depth, weights of the visible rows and of an
+    image-level term in the loss."""
     parser.add_argument('--abs-pos-emb', action='store_true',
                         help=abs_pos_help)
     parser.add_argument('--negatives', default='image',
@@ -70,6 +71,12 @@ def add_small_data_args(parser: argparse.ArgumentParser,
     parser.add_argument('--proj-layers', type=int, default=3,
                         help='projector layers (paper 3; the small-data '
                         'fix 2)')
+    parser.add_argument('--visible-weight', type=float, default=0.,
+                        help='DenoisingContrastLoss visible_weight (paper 0: '
+                        'masked rows only; > 0 adds the visible rows)')
+    parser.add_argument('--image-weight', type=float, default=0.,
+                        help='DenoisingContrastLoss image_weight (paper 0; '
+                        '> 0 adds an image-level InfoNCE on the mean token)')
 
 
 def tiny_conmim_cfg(a: argparse.Namespace, *, temperature: float = 0.1,
@@ -103,7 +110,8 @@ def tiny_conmim_cfg(a: argparse.Namespace, *, temperature: float = 0.1,
                   with_avg_pool=False, norm_cfg=dict(type='BN1d')),
         head=dict(type='MIMHead', loss=dict(
             type='DenoisingContrastLoss', temperature=temperature,
-            negatives=a.negatives, center_targets=center_targets)),
+            negatives=a.negatives, center_targets=center_targets,
+            visible_weight=a.visible_weight, image_weight=a.image_weight)),
         momentum=momentum, end_momentum=end_momentum,
         data_preprocessor=dict(type='SelfSupDataPreprocessor',
                                mean=[123.675, 116.28, 103.53],

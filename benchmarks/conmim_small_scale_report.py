@@ -43,11 +43,16 @@ def plot(paths, out, keys, title=None):
         ax.axis('off')
     axes.flat[0].legend(fontsize=7)
     a = runs[0]['args']
+    # runs of different lengths or seeds in one figure: name every value
+    iters = ' / '.join(str(i) for i in sorted({r['args']['iters']
+                                               for r in runs}))
+    seeds = ' / '.join(str(i) for i in sorted({r['args']['seed']
+                                               for r in runs}))
     fig.suptitle(title or (
         f"ConMIM small scale: {osp.basename(a['data'].rstrip('/'))}, "
         f"{a['img_size']} px / {a['patch_size']}-px patches, ViT "
         f"{a['embed_dims']} x {a['num_layers']}, batch {a['batch_size']}, "
-        f"{a['iters']} iterations, seed {a['seed']}"), fontsize=10)
+        f"{iters} iterations, seed {seeds}"), fontsize=10)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
@@ -62,7 +67,8 @@ SETTING_KEYS = (('abs_pos_emb', True, 'abs. pos.'),
                 ('weight_init', 'mmpretrain', 'mmpretrain init'))
 DEFAULTS = dict(lr=2e-3, warmup=30, momentum=0.004, crop_min=0.08,
                 batch_size=32, layer_scale=0.1, proj_layers=3,
-                teacher_aug='strong')
+                teacher_aug='strong', temperature=0.1, mask_ratio=0.75,
+                visible_weight=0., image_weight=0.)
 
 
 def setting_of(args):

@@ -9,18 +9,22 @@ from mmengine.config import Config
 from mmconmim.models import DenoisingContrastLoss
 
 
-def batch_infonce(student, teacher, mask, tau, center=False):
+def batch_infonce(student, teacher, mask, tau, center=False,
+                  visible_weight=0.):
     """InfoNCE written out: every masked (b, j) against all B * N teacher
-    tokens of the batch, positive (b, j), float64 loops."""
+    tokens of the batch, positive (b, j), float64 loops; visible rows
+    enter the weighted mean with ``visible_weight``."""
     B, N, _ = student.shape
     if center:
         teacher = teacher - teacher.mean(0, keepdim=True)
     keys = [(c, i) for c in range(B) for i in range(N)]
-    terms = []
+    terms, weights = [], []
     for b in range(B):
         for j in range(N):
-            if not mask[b, j]:
+            weight = 1. if mask[b, j] else visible_weight
+            if weight == 0:
                 continue
+            weights.append(weight)
             s = student[b, j] / student[b, j].norm()
             logits = torch.stack([
                 (s * teacher[c, i] / teacher[c, i].norm()).sum() / tau
@@ -28,7 +32,8 @@ def batch_infonce(student, teacher, mask, tau, center=False):
             ])
             terms.append(torch.logsumexp(logits, 0) -
                          logits[keys.index((b, j))])
-    return torch.stack(terms).mean()
+    weights = torch.tensor(weights, dtype=student.dtype)
+    return (torch.stack(terms) * weights).sum() / weights.sum()
 
 
 def inputs(B=2, N=5, C=4, seed=0):
@@ -89,10 +94,82 @@ def test_centred_targets_have_zero_per_position_batch_mean():
         teacher / teacher.norm(dim=-1, keepdim=True))
 
 
+@pytest.mark.parametrize('negatives', ['image', 'batch'])
+@pytest.mark.parametrize('visible_weight', [0.5, 1.])
+def test_visible_rows_join_the_mean_with_their_weight(negatives,
+                                                       visible_weight):
+    """visible_weight w: (sum_masked l + w sum_visible l) / (|M| + w |V|),
+    against the float64 loops (per image: one loop call per image, the
+    dictionary of that image only)."""
+    student, teacher, mask = inputs()
+    ref = student.clone().requires_grad_(True)
+    if negatives == 'batch':
+        expected = batch_infonce(ref, teacher, mask, 0.2,
+                                 visible_weight=visible_weight)
+    else:
+        sums = [batch_infonce(ref[b:b + 1], teacher[b:b + 1], mask[b:b + 1],
+                              0.2, visible_weight=visible_weight) *
+                (mask[b].sum() + visible_weight * (~mask[b]).sum())
+                for b in range(2)]
+        expected = sum(sums) / (mask.sum() + visible_weight * (~mask).sum())
+    expected.backward()
+    ours = student.float().clone().requires_grad_(True)
+    loss = DenoisingContrastLoss(temperature=0.2, negatives=negatives,
+                                 visible_weight=visible_weight)(
+                                     ours, teacher.float(), mask)
+    loss.backward()
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-5,
+                               atol=1e-6)
+    torch.testing.assert_close(ours.grad.double(), ref.grad, rtol=1e-4,
+                               atol=1e-6)
+    # the visible rows now carry gradient; with w = 0 (the paper) none
+    assert ours.grad[~mask].abs().sum() > 0
+    paper = student.float().clone().requires_grad_(True)
+    DenoisingContrastLoss(temperature=0.2, negatives=negatives)(
+        paper, teacher.float(), mask).backward()
+    assert paper.grad[~mask].abs().sum() == 0
+
+
+def test_image_level_term_equals_hand_computed_infonce_of_mean_tokens():
+    """image_weight w adds w * InfoNCE(mean student token of image b
+    against the mean teacher tokens of every image, positive b)."""
+    student, teacher, mask = inputs(B=3, N=5)
+    mask = torch.cat([mask, mask[:1]])
+    tau, w = 0.2, 0.7
+    ref = student.clone().requires_grad_(True)
+    means_s = [ref[b].mean(0) / ref[b].mean(0).norm() for b in range(3)]
+    means_t = [teacher[b].mean(0) / teacher[b].mean(0).norm()
+               for b in range(3)]
+    image_terms = []
+    for b in range(3):
+        logits = torch.stack([(means_s[b] * t).sum() / tau for t in means_t])
+        image_terms.append(torch.logsumexp(logits, 0) - logits[b])
+    expected = (batch_infonce(ref, teacher, mask, tau) +
+                w * torch.stack(image_terms).mean())
+    expected.backward()
+    ours = student.float().clone().requires_grad_(True)
+    loss = DenoisingContrastLoss(temperature=tau, negatives='batch',
+                                 image_weight=w)(ours, teacher.float(), mask)
+    loss.backward()
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-5,
+                               atol=1e-6)
+    torch.testing.assert_close(ours.grad.double(), ref.grad, rtol=1e-4,
+                               atol=1e-6)
+    # an image-level term trains the visible rows too
+    assert ours.grad[~mask].abs().sum() > 0
+
+
 def test_small_data_option_errors():
     with pytest.raises(ValueError, match='negatives'):
         DenoisingContrastLoss(negatives='queue')
+    for field in ('visible_weight', 'image_weight'):
+        for bad in (-0.1, float('nan'), float('inf')):
+            with pytest.raises(ValueError, match=field):
+                DenoisingContrastLoss(**{field: bad})
     one = torch.randn(1, 4, 3)
+    with pytest.raises(ValueError, match='at least 2 images'):
+        DenoisingContrastLoss(image_weight=1.)(
+            one, one, torch.ones(1, 4, dtype=torch.bool))
     with pytest.raises(ValueError, match='at least 2 images'):
         DenoisingContrastLoss(center_targets=True)(
             one, one, torch.ones(1, 4, dtype=torch.bool))

@@ -320,7 +320,8 @@ def test_paper_architecture_starts_with_identical_masked_tokens(monkeypatch):
 def test_paper_setting_benchmark_defaults_are_the_papers(monkeypatch):
     """benchmarks/conmim_paper_setting.py builds the paper's model unless
     the small-data options are given (--weight-init, --layer-scale,
-    --proj-layers), and then builds what they say."""
+    --proj-layers, --visible-weight, --image-weight), and then builds what
+    they say."""
     import sys
 
     from benchmarks import conmim_paper_setting as bench
@@ -332,7 +333,9 @@ def test_paper_setting_benchmark_defaults_are_the_papers(monkeypatch):
     for name, extra in (('paper', []),
                         ('fix', ['--weight-init', 'mmpretrain',
                                  '--layer-scale', '1.0',
-                                 '--proj-layers', '2'])):
+                                 '--proj-layers', '2',
+                                 '--visible-weight', '0.25',
+                                 '--image-weight', '0.5'])):
         monkeypatch.setattr(sys, 'argv', tiny + extra)
         torch.manual_seed(0)
         models[name] = bench.build_model(bench.parse_args())
@@ -345,3 +348,8 @@ def test_paper_setting_benchmark_defaults_are_the_papers(monkeypatch):
     # paper: Linear-BN-ReLU x 2, then Linear-BN; the fix drops one block
     assert hasattr(paper.neck, 'fc2') and not hasattr(fix.neck, 'fc2')
     assert fix.neck.fc1.out_features == 32
+    # the loss: masked rows only and no image-level term unless asked
+    assert (paper.head.loss_module.visible_weight,
+            paper.head.loss_module.image_weight) == (0., 0.)
+    assert (fix.head.loss_module.visible_weight,
+            fix.head.loss_module.image_weight) == (0.25, 0.5)

@@ -11,13 +11,26 @@ teacher's (full view) embeddings of the *same image*, both L2-normalised; ``M``
 is the set of masked positions and ``K`` the number of patches. Negatives are
 the other patches of the same image only (no cross-image negatives); the mean
 runs over all masked rows of the local batch.
+
+Not in the paper (opt-in, ``visible_weight > 0``): the visible rows join the
+mean with that weight, i.e. ``L = sum_j w_j l_j / sum_j w_j`` with ``w_j = 1``
+on masked and ``visible_weight`` on visible positions -- a dense
+view-invariance term (the visible student token must pick out its own
+teacher token across the two views), for budgets too small for the masked
+rows alone (docs/conmim_small_scale.md).
+
+Not in the paper (opt-in, ``image_weight > 0``): an image-level term is added,
+``L + image_weight * L_img`` with ``L_img`` the InfoNCE of each image's mean
+student token against the mean teacher tokens of the batch (its own the
+positive, same ``tau``) -- the patch-level objective alone leaves the pooled
+features (what kNN and linear probes read) nearly where they started.
 """
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mmconmim.registry import MODELS
-from mmconmim.utils.validation import check_positive
+from mmconmim.utils.validation import check_number, check_positive
 
 
 @MODELS.register_module()
@@ -32,12 +45,17 @@ class DenoisingContrastLoss(nn.Module):
             Defaults to 'image'.
         center_targets (bool): Subtract the per-position batch mean from the
             teacher embeddings before normalising. Defaults to False.
+        visible_weight (float): Weight of the visible rows in the mean
+            (>= 0; 0 is the paper: masked rows only). Defaults to 0.
+        image_weight (float): Weight of the image-level term (>= 0; 0 is
+            the paper). Defaults to 0.
     """
 
     NEGATIVES = ('image', 'batch')
 
     def __init__(self, temperature: float = 0.1, loss_weight: float = 1.0,
-                 negatives: str = 'image', center_targets: bool = False):
+                 negatives: str = 'image', center_targets: bool = False,
+                 visible_weight: float = 0., image_weight: float = 0.):
         super().__init__()
         if negatives not in self.NEGATIVES:
             raise ValueError(
@@ -53,6 +71,16 @@ class DenoisingContrastLoss(nn.Module):
                        fix='ConMIM uses 0.1; set model.head.loss.temperature')
         self.temperature = float(temperature)
         self.loss_weight = loss_weight
+        check_number('DenoisingContrastLoss', 'visible_weight', visible_weight,
+                     low=0, finite=True,
+                     fix='0 is the paper (masked rows only); set '
+                     'model.head.loss.visible_weight')
+        self.visible_weight = float(visible_weight)
+        check_number('DenoisingContrastLoss', 'image_weight', image_weight,
+                     low=0, finite=True,
+                     fix='0 is the paper (no image-level term); set '
+                     'model.head.loss.image_weight')
+        self.image_weight = float(image_weight)
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
@@ -80,6 +108,10 @@ class DenoisingContrastLoss(nn.Module):
                 'DenoisingContrastLoss: center_targets=True needs at least 2 '
                 'images per batch (a per-position mean over one image '
                 'removes the targets entirely)')
+        if self.image_weight and student.shape[0] < 2:
+            raise ValueError(
+                'DenoisingContrastLoss: image_weight > 0 needs at least 2 '
+                'images per batch (the other images are its negatives)')
         mask = mask.bool()
         # The logits are computed in fp32 even under autocast: with tau=0.1
         # they span [-10, 10] and bf16 would round them to ~0.06.
@@ -100,12 +132,28 @@ class DenoisingContrastLoss(nn.Module):
                 logits = logits / self.temperature
                 labels = torch.arange(B * N, device=logits.device)
             per_token = F.cross_entropy(logits, labels, reduction='none')
-            # Mean over masked rows, written as a weighted sum so that the
-            # step has no data-dependent shapes (no host sync); an empty mask
-            # gives 0 rather than NaN.
+            # Mean over masked rows (and visible ones, if weighted), written
+            # as a weighted sum so that the step has no data-dependent shapes
+            # (no host sync); an empty mask gives 0 rather than NaN.
             weight = mask.reshape(-1).float()
+            if self.visible_weight:
+                weight = weight + self.visible_weight * (1. - weight)
             loss = (per_token * weight).sum() / weight.sum().clamp(min=1.)
+            if self.image_weight:
+                loss = loss + self.image_weight * self.image_level_loss(
+                    student, teacher)
         return self.loss_weight * loss
+
+    def image_level_loss(self, student: torch.Tensor,
+                         teacher: torch.Tensor) -> torch.Tensor:
+        """InfoNCE of the mean student token of each image against the
+        mean teacher tokens of the batch (fp32; the positive is the same
+        image)."""
+        s = F.normalize(student.float().mean(dim=1), dim=-1)
+        t = F.normalize(teacher.detach().float().mean(dim=1), dim=-1)
+        logits = s @ t.t() / self.temperature
+        labels = torch.arange(s.shape[0], device=logits.device)
+        return F.cross_entropy(logits, labels)
 
     def targets(self, teacher: torch.Tensor) -> torch.Tensor:
         """The teacher keys as the loss uses them: detached, fp32,
