@@ -130,6 +130,20 @@ def test_visible_rows_join_the_mean_with_their_weight(negatives,
     assert paper.grad[~mask].abs().sum() == 0
 
 
+def test_visible_rows_alone_give_their_plain_mean():
+    """No masked row and visible weights summing to less than 1 (2 images
+    x 1 row x 0.25): the loss is the plain mean of the visible rows, not
+    scaled down by the weight."""
+    student, teacher, _ = inputs(N=1)
+    mask = torch.zeros(2, 1, dtype=torch.bool)
+    expected = batch_infonce(student, teacher, ~mask, 0.2)
+    loss = DenoisingContrastLoss(temperature=0.2, negatives='batch',
+                                 visible_weight=0.25)(
+                                     student.float(), teacher.float(), mask)
+    torch.testing.assert_close(loss.double(), expected, rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_image_level_term_equals_hand_computed_infonce_of_mean_tokens():
     """image_weight w adds w * InfoNCE(mean student token of image b
     against the mean teacher tokens of every image, positive b)."""

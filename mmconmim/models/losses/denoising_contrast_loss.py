@@ -94,24 +94,7 @@ class DenoisingContrastLoss(nn.Module):
         Returns:
             Tensor: scalar loss.
         """
-        if student.shape != teacher.shape or student.dim() != 3:
-            raise ValueError(
-                'DenoisingContrastLoss expects student and teacher tokens of '
-                f'the same shape (B, N, C), got {tuple(student.shape)} and '
-                f'{tuple(teacher.shape)}')
-        if mask.shape != student.shape[:2]:
-            raise ValueError(
-                f'DenoisingContrastLoss: mask shape {tuple(mask.shape)} does '
-                f'not match the token grid {tuple(student.shape[:2])}')
-        if self.center_targets and student.shape[0] < 2:
-            raise ValueError(
-                'DenoisingContrastLoss: center_targets=True needs at least 2 '
-                'images per batch (a per-position mean over one image '
-                'removes the targets entirely)')
-        if self.image_weight and student.shape[0] < 2:
-            raise ValueError(
-                'DenoisingContrastLoss: image_weight > 0 needs at least 2 '
-                'images per batch (the other images are its negatives)')
+        self._check_inputs(student, teacher, mask)
         mask = mask.bool()
         # The logits are computed in fp32 even under autocast: with tau=0.1
         # they span [-10, 10] and bf16 would round them to ~0.06.
@@ -134,15 +117,39 @@ class DenoisingContrastLoss(nn.Module):
             per_token = F.cross_entropy(logits, labels, reduction='none')
             # Mean over masked rows (and visible ones, if weighted), written
             # as a weighted sum so that the step has no data-dependent shapes
-            # (no host sync); an empty mask gives 0 rather than NaN.
+            # (no host sync); an empty mask gives 0 rather than NaN. The
+            # clamp is tiny, not 1: visible weights may sum to less than 1.
             weight = mask.reshape(-1).float()
             if self.visible_weight:
                 weight = weight + self.visible_weight * (1. - weight)
-            loss = (per_token * weight).sum() / weight.sum().clamp(min=1.)
+            loss = (per_token * weight).sum() / weight.sum().clamp(min=1e-12)
             if self.image_weight:
                 loss = loss + self.image_weight * self.image_level_loss(
                     student, teacher)
         return self.loss_weight * loss
+
+    def _check_inputs(self, student: torch.Tensor, teacher: torch.Tensor,
+                      mask: torch.Tensor) -> None:
+        """Shapes that fit together, and a batch large enough for the
+        options that need other images."""
+        if student.shape != teacher.shape or student.dim() != 3:
+            raise ValueError(
+                'DenoisingContrastLoss expects student and teacher tokens of '
+                f'the same shape (B, N, C), got {tuple(student.shape)} and '
+                f'{tuple(teacher.shape)}')
+        if mask.shape != student.shape[:2]:
+            raise ValueError(
+                f'DenoisingContrastLoss: mask shape {tuple(mask.shape)} does '
+                f'not match the token grid {tuple(student.shape[:2])}')
+        if self.center_targets and student.shape[0] < 2:
+            raise ValueError(
+                'DenoisingContrastLoss: center_targets=True needs at least 2 '
+                'images per batch (a per-position mean over one image '
+                'removes the targets entirely)')
+        if self.image_weight and student.shape[0] < 2:
+            raise ValueError(
+                'DenoisingContrastLoss: image_weight > 0 needs at least 2 '
+                'images per batch (the other images are its negatives)')
 
     def image_level_loss(self, student: torch.Tensor,
                          teacher: torch.Tensor) -> torch.Tensor:
