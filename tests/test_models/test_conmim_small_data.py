@@ -44,21 +44,30 @@ def inputs(B=2, N=5, C=4, seed=0):
     return student, teacher, mask
 
 
-@pytest.mark.parametrize('center', [False, True])
-def test_batch_negatives_equal_hand_computed_infonce_on_two_images(center):
-    student, teacher, mask = inputs()
-    ref = student.clone().requires_grad_(True)
-    expected = batch_infonce(ref, teacher, mask, 0.2, center)
+def assert_loss_and_grad_match(expected, ref, student, teacher, mask,
+                               **loss_kwargs):
+    """Backpropagate the float64 reference ``expected`` (computed from
+    ``ref``) and our loss on a float32 copy of ``student``; both the value
+    and the student gradient must agree. Returns our student copy."""
     expected.backward()
     ours = student.float().clone().requires_grad_(True)
-    loss = DenoisingContrastLoss(temperature=0.2, negatives='batch',
-                                 center_targets=center)(
-                                     ours, teacher.float(), mask)
+    loss = DenoisingContrastLoss(**loss_kwargs)(ours, teacher.float(), mask)
     loss.backward()
     torch.testing.assert_close(loss.double(), expected, rtol=1e-5,
                                atol=1e-6)
     torch.testing.assert_close(ours.grad.double(), ref.grad, rtol=1e-4,
                                atol=1e-6)
+    return ours
+
+
+@pytest.mark.parametrize('center', [False, True])
+def test_batch_negatives_equal_hand_computed_infonce_on_two_images(center):
+    student, teacher, mask = inputs()
+    ref = student.clone().requires_grad_(True)
+    expected = batch_infonce(ref, teacher, mask, 0.2, center)
+    assert_loss_and_grad_match(expected, ref, student, teacher, mask,
+                               temperature=0.2, negatives='batch',
+                               center_targets=center)
 
 
 def test_batch_negatives_make_position_alone_insufficient():
@@ -112,16 +121,9 @@ def test_visible_rows_join_the_mean_with_their_weight(negatives,
                 (mask[b].sum() + visible_weight * (~mask[b]).sum())
                 for b in range(2)]
         expected = sum(sums) / (mask.sum() + visible_weight * (~mask).sum())
-    expected.backward()
-    ours = student.float().clone().requires_grad_(True)
-    loss = DenoisingContrastLoss(temperature=0.2, negatives=negatives,
-                                 visible_weight=visible_weight)(
-                                     ours, teacher.float(), mask)
-    loss.backward()
-    torch.testing.assert_close(loss.double(), expected, rtol=1e-5,
-                               atol=1e-6)
-    torch.testing.assert_close(ours.grad.double(), ref.grad, rtol=1e-4,
-                               atol=1e-6)
+    ours = assert_loss_and_grad_match(expected, ref, student, teacher, mask,
+                                      temperature=0.2, negatives=negatives,
+                                      visible_weight=visible_weight)
     # the visible rows now carry gradient; with w = 0 (the paper) none
     assert ours.grad[~mask].abs().sum() > 0
     paper = student.float().clone().requires_grad_(True)
@@ -160,15 +162,9 @@ def test_image_level_term_equals_hand_computed_infonce_of_mean_tokens():
         image_terms.append(torch.logsumexp(logits, 0) - logits[b])
     expected = (batch_infonce(ref, teacher, mask, tau) +
                 w * torch.stack(image_terms).mean())
-    expected.backward()
-    ours = student.float().clone().requires_grad_(True)
-    loss = DenoisingContrastLoss(temperature=tau, negatives='batch',
-                                 image_weight=w)(ours, teacher.float(), mask)
-    loss.backward()
-    torch.testing.assert_close(loss.double(), expected, rtol=1e-5,
-                               atol=1e-6)
-    torch.testing.assert_close(ours.grad.double(), ref.grad, rtol=1e-4,
-                               atol=1e-6)
+    ours = assert_loss_and_grad_match(expected, ref, student, teacher, mask,
+                                      temperature=tau, negatives='batch',
+                                      image_weight=w)
     # an image-level term trains the visible rows too
     assert ours.grad[~mask].abs().sum() > 0
 
