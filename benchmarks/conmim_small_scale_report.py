@@ -64,7 +64,10 @@ SETTING_KEYS = (('abs_pos_emb', True, 'abs. pos.'),
                 ('center_targets', True, 'centred targets'),
                 ('mask_pos_scale', None, 'mask-token pos. code'),
                 ('rel_pos_init_std', None, 'rel-pos table init'),
-                ('weight_init', 'mmpretrain', 'mmpretrain init'))
+                ('weight_init', 'mmpretrain', 'mmpretrain init'),
+                # benchmarks/conmim_false_negatives.py
+                ('exclude', None, 'dictionary without'),
+                ('soft_targets', None, "teacher-similarity targets, tau_t"))
 DEFAULTS = dict(lr=2e-3, warmup=30, momentum=0.004, crop_min=0.08,
                 batch_size=32, layer_scale=0.1, proj_layers=3,
                 teacher_aug='strong', temperature=0.1, mask_ratio=0.75,
