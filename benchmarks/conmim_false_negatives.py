@@ -21,6 +21,9 @@ patches and every other image stay):
 * ``nearest:K``: the K other images whose mean teacher token is closest
   (cosine) to the query image's -- the same idea without labels (it lost:
   section 11 of the doc, so it stays here and not in the library);
+* ``groups:G``: every image outside its group of G consecutive images of
+  the (randomly sampled) batch -- a smaller cross-image dictionary, so
+  that most queries meet no crop of their own photo, without labels;
 
 or, with ``--soft-targets TAU_T``, nothing leaves the dictionary but the
 one-hot target becomes the teacher's own similarity distribution
@@ -54,6 +57,9 @@ def excluded_images(groups, teacher, rule):
     eye = torch.eye(B, dtype=torch.bool, device=teacher.device)
     if rule == 'same-class':
         return (groups[:, None] == groups[None, :]) & ~eye
+    if rule.startswith('groups:'):
+        block = torch.arange(B, device=teacher.device) // int(rule[7:])
+        return block[:, None] != block[None, :]
     k = int(rule.split(':', 1)[1])
     pooled = F.normalize(teacher.detach().float().mean(dim=1), dim=-1)
     sim = (pooled @ pooled.t()).masked_fill(eye, float('-inf'))
@@ -129,8 +135,8 @@ def install(rule):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     rule = p.add_mutually_exclusive_group(required=True)
-    rule.add_argument('--exclude',
-                      help="'same-class' (oracle) or 'nearest:K'")
+    rule.add_argument('--exclude', help="'same-class' (oracle), "
+                      "'nearest:K' or 'groups:G'")
     rule.add_argument('--soft-targets', type=float, metavar='TAU_T',
                       help="the teacher's similarity distribution as the "
                       'target (temperature TAU_T > 0)')
@@ -140,10 +146,11 @@ def main(argv=None):
             raise SystemExit(f'--soft-targets must be > 0, got '
                              f'{a.soft_targets}')
     elif a.exclude != 'same-class' and not (
-            a.exclude.startswith('nearest:')
-            and a.exclude.split(':', 1)[1].isdigit()):
-        raise SystemExit(f"--exclude must be 'same-class' or 'nearest:K', "
-                         f'got {a.exclude!r}')
+            a.exclude.split(':', 1)[0] in ('nearest', 'groups')
+            and a.exclude.split(':', 1)[-1].isdigit()
+            and int(a.exclude.split(':', 1)[-1]) > 0):
+        raise SystemExit("--exclude must be 'same-class', 'nearest:K' or "
+                         f"'groups:G' (K, G > 0), got {a.exclude!r}")
     install(a.exclude if a.soft_targets is None else a.soft_targets)
     parse = driver.parse_args
 

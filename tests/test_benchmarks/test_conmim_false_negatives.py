@@ -72,7 +72,7 @@ def test_same_class_rule_removes_the_other_images_of_the_class(batch):
     assert float(ours) < float(plain)  # fewer negatives, smaller loss
 
 
-def test_nearest_rule_removes_the_closest_mean_tokens():
+def test_nearest_and_group_rules():
     # mean tokens along three directions: images 0 and 1 nearly parallel,
     # 2 and 3 nearly parallel, the pairs orthogonal
     directions = torch.tensor([[1., 0.], [1., .1], [0., 1.], [.1, 1.]])
@@ -85,6 +85,10 @@ def test_nearest_rule_removes_the_closest_mean_tokens():
     assert fn.excluded_images(None, teacher, 'nearest:3').sum(1).tolist() \
         == [3, 3, 3, 3]
     assert not fn.excluded_images(None, teacher, 'nearest:3').diagonal().any()
+    # groups of 2 consecutive images: each sees only its own group
+    assert fn.excluded_images(None, teacher, 'groups:2').tolist() == [
+        [False, False, True, True], [False, False, True, True],
+        [True, True, False, False], [True, True, False, False]]
 
 
 def test_soft_targets_are_the_teachers_similarity_distribution(batch):
@@ -122,7 +126,8 @@ def test_importing_patches_nothing_and_the_rule_is_named_in_the_table():
         dict(negatives='batch', exclude='same-class'))
     assert 'teacher-similarity targets, tau_t 0.02' in setting_of(
         dict(negatives='batch', soft_targets=0.02))
-    with pytest.raises(SystemExit, match='nearest:K'):
-        fn.main(['--exclude', 'nearest'])
+    for bad in ('nearest', 'groups:0', 'nearest:x'):
+        with pytest.raises(SystemExit, match='nearest:K'):
+            fn.main(['--exclude', bad])
     with pytest.raises(SystemExit, match='> 0'):
         fn.main(['--soft-targets', '0'])
