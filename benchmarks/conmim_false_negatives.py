@@ -36,6 +36,7 @@ the unmodified loss.
 """
 import argparse
 import os.path as osp
+import re
 import sys
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -68,36 +69,43 @@ def excluded_images(groups, teacher, rule):
                        device=teacher.device).scatter_(1, nearest, True)
 
 
-def batch_loss_without(loss_module, student, teacher, mask, rule):
-    """The batch-dictionary loss with the excluded images' keys removed."""
-    s = F.normalize(student.float(), dim=-1)
-    t = loss_module.targets(teacher)
-    B, N, C = s.shape
-    logits = s.reshape(B * N, C) @ t.reshape(B * N, C).t()
-    logits = logits / loss_module.temperature
-    drop = excluded_images(_IN_FLIGHT['groups'], teacher, rule)
-    drop = drop.repeat_interleave(N, 0).repeat_interleave(N, 1)
-    logits = logits.masked_fill(drop, float('-inf'))
-    labels = torch.arange(B * N, device=logits.device)
-    per_token = F.cross_entropy(logits, labels, reduction='none')
+def batch_logits(loss_module, student, teacher):
+    """(B * N, B * N) logits of every student token against every teacher
+    key of the batch, as the library's batch dictionary forms them, and the
+    (B * N, C) keys."""
+    B, N, C = student.shape
+    keys = loss_module.targets(teacher).reshape(B * N, C)
+    s = F.normalize(student.float(), dim=-1).reshape(B * N, C)
+    return s @ keys.t() / loss_module.temperature, keys
+
+
+def masked_mean(loss_module, per_token, mask):
+    """The library's reduction: the mean over masked rows, times the loss
+    weight."""
     weight = mask.reshape(-1).float()
     loss = (per_token * weight).sum() / weight.sum().clamp(min=1e-12)
     return loss_module.loss_weight * loss
+
+
+def batch_loss_without(loss_module, student, teacher, mask, rule):
+    """The batch-dictionary loss with the excluded images' keys removed."""
+    B, N, _ = student.shape
+    logits, _ = batch_logits(loss_module, student, teacher)
+    drop = excluded_images(_IN_FLIGHT['groups'], teacher, rule)
+    logits = logits.view(B, N, B, N).masked_fill(
+        drop[:, None, :, None], float('-inf')).view(B * N, B * N)
+    labels = torch.arange(B * N, device=logits.device)
+    per_token = F.cross_entropy(logits, labels, reduction='none')
+    return masked_mean(loss_module, per_token, mask)
 
 
 def soft_target_loss(loss_module, student, teacher, mask, tau_t):
     """The batch-dictionary loss with the teacher's similarity distribution
     (temperature ``tau_t``) as the target of each row."""
-    s = F.normalize(student.float(), dim=-1)
-    t = loss_module.targets(teacher)
-    B, N, C = s.shape
-    keys = t.reshape(B * N, C)
-    logits = s.reshape(B * N, C) @ keys.t() / loss_module.temperature
+    logits, keys = batch_logits(loss_module, student, teacher)
     target = torch.softmax(keys @ keys.t() / tau_t, dim=1)
     per_token = -(target * F.log_softmax(logits, dim=1)).sum(dim=1)
-    weight = mask.reshape(-1).float()
-    loss = (per_token * weight).sum() / weight.sum().clamp(min=1e-12)
-    return loss_module.loss_weight * loss
+    return masked_mean(loss_module, per_token, mask)
 
 
 def install(rule):
@@ -145,10 +153,8 @@ def main(argv=None):
         if not a.soft_targets > 0:
             raise SystemExit(f'--soft-targets must be > 0, got '
                              f'{a.soft_targets}')
-    elif a.exclude != 'same-class' and not (
-            a.exclude.split(':', 1)[0] in ('nearest', 'groups')
-            and a.exclude.split(':', 1)[-1].isdigit()
-            and int(a.exclude.split(':', 1)[-1]) > 0):
+    elif a.exclude != 'same-class' and not re.fullmatch(
+            r'(nearest|groups):0*[1-9][0-9]*', a.exclude):
         raise SystemExit("--exclude must be 'same-class', 'nearest:K' or "
                          f"'groups:G' (K, G > 0), got {a.exclude!r}")
     install(a.exclude if a.soft_targets is None else a.soft_targets)
