@@ -78,10 +78,11 @@ def parse_args(argv=None):
     p.add_argument('--crop-min', type=float, default=0.08)
     p.add_argument('--temperature', type=float, default=0.1)
     p.add_argument('--teacher-aug', default='strong',
-                   choices=('strong', 'simclr', 'none'),
+                   choices=('strong', 'simclr', 'luma', 'none'),
                    help="the teacher view's photometric ops: 'strong' (the "
-                   "paper's BYOL jitter), 'simclr' (twice as hard) or "
-                   "'none' (diagnosis knobs, NOT the paper)")
+                   "paper's BYOL jitter), 'simclr' (twice as hard), 'luma' "
+                   "(brightness and contrast only) or 'none' (diagnosis "
+                   "knobs, NOT the paper)")
     p.add_argument('--center-targets', action='store_true')
     p.add_argument('--rel-pos-init-std', type=float, default=0.)
     add_small_data_args(p)
@@ -104,24 +105,27 @@ def parse_args(argv=None):
 
 # colour jitter (brightness, contrast, saturation, hue) per --teacher-aug
 TEACHER_JITTER = {'strong': (0.4, 0.4, 0.2, 0.1),  # BYOL's
-                  'simclr': (0.8, 0.8, 0.8, 0.2)}  # SimCLR's, a knob
+                  'simclr': (0.8, 0.8, 0.8, 0.2),  # SimCLR's, a knob
+                  'luma': (0.4, 0.4, 0., 0.)}  # hues kept, a knob
 
 
 def teacher_photometric(strength='strong') -> list:
     """BYOL's strong photometric ops without blur and solarize (colour
     jitter + grayscale), the teacher view of every trial of
-    docs/conmim_small_scale.md; 'simclr' jitters twice as hard, 'none'
-    leaves the teacher view as the student's (diagnosis knobs)."""
+    docs/conmim_small_scale.md; 'simclr' jitters twice as hard, 'luma'
+    changes brightness and contrast only (no saturation, hue or grayscale:
+    the colours stay), 'none' leaves the teacher view as the student's
+    (diagnosis knobs)."""
     if strength == 'none':
         return []
     brightness, contrast, saturation, hue = TEACHER_JITTER[strength]
-    return [
-        dict(type='RandomApply', transforms=[dict(
-            type='ColorJitter', brightness=brightness, contrast=contrast,
-            saturation=saturation, hue=hue)], prob=0.8),
-        dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-             channel_weights=(0.114, 0.587, 0.2989)),
-    ]
+    ops = [dict(type='RandomApply', transforms=[dict(
+        type='ColorJitter', brightness=brightness, contrast=contrast,
+        saturation=saturation, hue=hue)], prob=0.8)]
+    if strength != 'luma':
+        ops.append(dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+                        channel_weights=(0.114, 0.587, 0.2989)))
+    return ops
 
 
 def build_preprocessor():

@@ -17,7 +17,12 @@ LABELS = dict(knn_avg='teacher kNN top-1 (patch mean), %',
               erank_patch='effective rank, patch tokens',
               masked_distance_ratio='masked/visible distance',
               ema_gap='EMA gap |s - t| / |t|', grad_norm='grad norm (max '
-              'per interval)')
+              'per interval)',
+              # benchmarks/conmim_split_knn.py (half memory, half queries)
+              knn_within_train='kNN train -> train (pre-training split), %',
+              knn_within_val='kNN val -> val (unseen split), %',
+              knn_cross='kNN train -> val (the shift), %',
+              split_probe='linear probe train vs val split, %')
 
 
 def plot(paths, out, keys, title=None):

@@ -29,6 +29,31 @@ def test_default_teacher_view_is_byols_jitter_and_grayscale():
     assert driver.teacher_photometric('none') == []
 
 
+def test_luma_teacher_view_keeps_each_pixels_strongest_channel():
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import TRANSFORMS
+    init_default_scope('mmpretrain')
+    (apply, ) = driver.teacher_photometric('luma')  # no grayscale op
+    jitter = apply['transforms'][0]
+    assert (jitter['brightness'], jitter['contrast'], jitter['saturation'],
+            jitter['hue'], apply['prob']) == (0.4, 0.4, 0., 0., 0.8)
+    # brightness and contrast scale each pixel's channel differences by a
+    # positive factor (>= 0.6 x 0.6): the strongest channel stays the
+    # strongest (values kept away from 0 and 255, where clipping would tie)
+    transform = TRANSFORMS.build(jitter)
+    rng = np.random.default_rng(0)
+    img = rng.integers(90, 151, (16, 16, 3)).astype(np.uint8)
+    top = np.sort(img.astype(int), axis=-1)
+    clear = top[..., 2] - top[..., 1] >= 10
+    assert clear.sum() > 50
+    random.seed(0)
+    np.random.seed(0)
+    for _ in range(10):
+        out = transform(dict(img=img.copy()))['img']
+        assert not np.array_equal(out, img)
+        assert (out.argmax(-1) == img.argmax(-1))[clear].all()
+
+
 @pytest.mark.parametrize('aug', ['none', 'strong'])
 def test_teacher_views(aug, tmp_path):
     from mmengine.registry import init_default_scope
