@@ -139,41 +139,6 @@ def build_preprocessor():
             std=[58.395, 57.12, 57.375], to_rgb=True))
 
 
-# ---------------------------------------------------------------- dataset 2
-def make_halves(out_dir, size=32, per_class=48, seed=1):
-    """photo-halves-13: 13 classes (one per photo of data/demo/images);
-    train crops from the TOP half of each photo, val crops from the BOTTOM
-    half (a different split from photo-regions' quadrants), squares of
-    20-40 % of the short side (texture scale) resized to ``size`` px."""
-    import glob
-    import shutil
-
-    import numpy as np
-    from PIL import Image
-    rng = np.random.default_rng(seed)
-    photos = sorted(glob.glob(osp.join(REPO_ROOT, 'data', 'demo', 'images',
-                                       '*.jpg')))
-    for split in ('train', 'val'):
-        shutil.rmtree(osp.join(out_dir, split), ignore_errors=True)
-    for path in photos:
-        name = osp.splitext(osp.basename(path))[0]
-        img = Image.open(path).convert('RGB')
-        w, h = img.size
-        for split, (top, bottom) in (('train', (0, h // 2)),
-                                     ('val', (h // 2, h))):
-            folder = osp.join(out_dir, split, name)
-            os.makedirs(folder, exist_ok=True)
-            for i in range(per_class):
-                side = int(min(w, h) * rng.uniform(0.2, 0.4))
-                side = min(side, bottom - top)
-                x = int(rng.integers(0, w - side + 1))
-                y = int(rng.integers(top, bottom - side + 1))
-                crop = img.crop((x, y, x + side, y + side)).resize(
-                    (size, size), Image.BICUBIC)
-                crop.save(osp.join(folder, f'{i:03d}.jpg'), quality=90)
-    print(f'written {out_dir}: {len(photos)} classes x {per_class} per split')
-
-
 # -------------------------------------------------------------------- model
 def model_cfg(a):
     return tiny_conmim_cfg(
@@ -601,6 +566,7 @@ def main(argv=None):
     import mmconmim
     mmconmim.apply_compat_fixes()  # version fixes: docs/compat.md
     if a.make_halves:
+        from benchmarks.photo_halves import make_halves
         return make_halves(a.make_halves)
     if a.table:
         return print(trials_table(a.table))
