@@ -60,16 +60,17 @@ def memory_half(labels, seed=0):
     return memory
 
 
+def knn(mem_f, mem_y, q_f, q_y):
+    """The driver's weighted kNN top-1 (k 20, T 0.07), %."""
+    from mmconmim.evaluation.knn import knn_classify
+    return knn_classify(mem_f, mem_y, q_f, q_y, k=20,
+                        temperature=0.07)['top1']
+
+
 def split_scores(train_feats, train_labels, val_feats, val_labels):
     """The four numbers of the module docstring, as a dict of %."""
-    from mmconmim.evaluation.knn import knn_classify
     from mmconmim.evaluation.linear_probe import linear_probe
     mt, mv = memory_half(train_labels), memory_half(val_labels)
-
-    def knn(mem_f, mem_y, q_f, q_y):
-        return knn_classify(mem_f, mem_y, q_f, q_y, k=20,
-                            temperature=0.07)['top1']
-
     split = torch.cat([torch.zeros(len(train_labels)),
                        torch.ones(len(val_labels))]).long()
     feats = torch.cat([train_feats, val_feats])
@@ -82,7 +83,8 @@ def split_scores(train_feats, train_labels, val_feats, val_labels):
         knn_cross=knn(train_feats[mt], train_labels[mt], val_feats[~mv],
                       val_labels[~mv]),
         split_probe=linear_probe(feats[mem], split[mem], feats[~mem],
-                                 split[~mem], weight_decay=1e-2)['top1'])
+                                 split[~mem], weight_decay=1e-2,
+                                 topk=(1, ))['top1'])
 
 
 def colour_features(images, bins=0):
@@ -101,15 +103,13 @@ def colour_features(images, bins=0):
 def colour_baseline(a):
     """Print :func:`split_scores` (and the driver's kNN) of
     :func:`colour_features` on ``a.data``."""
-    from mmconmim.evaluation.knn import knn_classify
     (xtr, ytr), (xva, yva) = driver.eval_batches(a)
     for bins, name in ((0, 'channel mean + std'),
                        (8, 'channel mean + std + 8-bin histograms')):
         ftr, fva = colour_features(xtr, bins), colour_features(xva, bins)
         centre = ftr.mean(dim=0)
         ftr, fva = ftr - centre, fva - centre
-        full = knn_classify(ftr, ytr, fva, yva, k=20,
-                            temperature=0.07)['top1']
+        full = knn(ftr, ytr, fva, yva)
         scores = split_scores(ftr, ytr, fva, yva)
         print(f'{a.data}, {name}: knn_avg {full:.1f} ' + ' '.join(
             f'{k} {scores[k]:.1f}' for k in KEYS))
