@@ -76,7 +76,9 @@ SETTING_KEYS = (('abs_pos_emb', True, 'abs. pos.'),
 DEFAULTS = dict(lr=2e-3, warmup=30, momentum=0.004, crop_min=0.08,
                 batch_size=32, layer_scale=0.1, proj_layers=3,
                 teacher_aug='strong', temperature=0.1, mask_ratio=0.75,
-                visible_weight=0., image_weight=0.)
+                visible_weight=0., image_weight=0.,
+                # benchmarks/conmim_layer_targets.py
+                target_layers=1)
 
 
 def setting_of(args):
