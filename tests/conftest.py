@@ -46,3 +46,30 @@ def repo_root():
 @pytest.fixture
 def image_folder(tmp_path):
     return write_images(str(tmp_path / 'images'))
+
+
+def fake_cpu_bf16_support(native):
+    from mmconmim.engine.optimizers import mixed_precision_optim_wrapper
+    return mixed_precision_optim_wrapper.CpuBf16Support(
+        native=native, cpu='Test CPU 9000', required='avx512_bf16 or '
+        'amx_bf16', evidence='no avx512_bf16 / amx_bf16 in the CPU flags')
+
+
+@pytest.fixture
+def cpu_capability(monkeypatch):
+    """Mock the CPU bf16 check of ``MixedPrecisionOptimWrapper``:
+    ``cpu_capability(native)`` makes it answer ``native`` and returns the
+    list of calls made to it. Tests that expect bf16 autocast on CPU use it,
+    so that they assert the same thing on every CPU (an AVX2 machine has no
+    native bf16 and trains in fp32)."""
+    from mmconmim.engine.optimizers import mixed_precision_optim_wrapper
+    calls = []
+
+    def use(native):
+        def detect():
+            calls.append(native)
+            return fake_cpu_bf16_support(native)
+        monkeypatch.setattr(mixed_precision_optim_wrapper, 'detect_cpu_bf16',
+                            detect)
+        return calls
+    return use

@@ -3,6 +3,7 @@ config runs through tools/train.py and the view visualiser."""
 import copy
 import glob
 import os.path as osp
+import warnings
 
 import pytest
 import torch
@@ -42,7 +43,7 @@ def test_the_paper_models_have_configs():
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
-def test_config_builds_with_the_recipe(path):
+def test_config_builds_with_the_recipe(path, cpu_capability):
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(path)
     arch = osp.basename(path).split('_')[1].rsplit('-p16', 1)[0]
@@ -71,9 +72,14 @@ def test_config_builds_with_the_recipe(path):
     assert cfg.train_dataloader.batch_size * 32 == 2048
     if arch == 'vit-large':
         assert cfg.optim_wrapper.clip_grad.max_norm == 1.0
-    # The optimizer wrapper (bf16 autocast on this CPU) builds too.
-    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    assert wrapper.cast_dtype == torch.bfloat16
+    # The optimizer wrapper builds too: bf16 autocast on a CPU with native
+    # bf16, fp32 on one without (the check is mocked: same on every CPU).
+    for native, dtype in ((True, torch.bfloat16), (False, torch.float32)):
+        cpu_capability(native)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # the fp32 fallback's warning
+            wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+        assert wrapper.cast_dtype == dtype
 
 
 def test_vit_small_forward_backward_at_224(tmp_path):
@@ -217,9 +223,11 @@ def test_every_imagenet_finetune_has_an_amp_config():
 
 
 @pytest.mark.parametrize('name', sorted(AMP_FINETUNE))
-def test_amp_finetune_is_its_fp32_recipe_in_mixed_precision(name):
+def test_amp_finetune_is_its_fp32_recipe_in_mixed_precision(
+        name, cpu_capability):
     """Everything but the optimizer wrapper's type and loss scale equals the
-    fp32 config; the wrapper builds on this CPU (bf16 autocast) and its
+    fp32 config; the wrapper builds (bf16 autocast on a CPU with native
+    bf16) and its
     loss scale is the reference's (DeepSpeed: 2^7, window 128)."""
     amp = Config.fromfile(osp.join(FINETUNE_DIR, name))
     fp32 = Config.fromfile(osp.join(FINETUNE_DIR, AMP_FINETUNE[name]))
@@ -243,9 +251,10 @@ def test_amp_finetune_is_its_fp32_recipe_in_mixed_precision(name):
             use_abs_pos_emb=False, use_rel_pos_bias=True,
             out_type='avg_featmap'),
         head=dict(type='LinearClsHead', num_classes=10, in_channels=64)))
+    cpu_capability(True)  # a CPU with native bf16: bf16 autocast
     wrapper = build_optim_wrapper(model, tiny)
     assert type(wrapper).__name__ == 'MixedPrecisionOptimWrapper'
-    assert wrapper.cast_dtype == torch.bfloat16  # CPU: bf16 autocast
+    assert wrapper.cast_dtype == torch.bfloat16
 
 
 def test_384px_config_continues_from_the_224px_classifier(tmp_path):

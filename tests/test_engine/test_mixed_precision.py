@@ -40,26 +40,6 @@ Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics
 """
 
 
-def fake_support(native):
-    return mpw.CpuBf16Support(
-        native=native, cpu='Test CPU 9000', required='avx512_bf16 or '
-        'amx_bf16', evidence='no avx512_bf16 / amx_bf16 in the CPU flags')
-
-
-@pytest.fixture
-def cpu_capability(monkeypatch):
-    """Mock the capability check; return the list of calls made to it."""
-    calls = []
-
-    def use(native):
-        def detect():
-            calls.append(native)
-            return fake_support(native)
-        monkeypatch.setattr(mpw, 'detect_cpu_bf16', detect)
-        return calls
-    return use
-
-
 def tiny_optim_cfg(**wrapper):
     wrapper.setdefault('device', 'cpu')
     return dict(type='MixedPrecisionOptimWrapper',
