@@ -72,13 +72,20 @@ SETTING_KEYS = (('abs_pos_emb', True, 'abs. pos.'),
                 ('weight_init', 'mmpretrain', 'mmpretrain init'),
                 # benchmarks/conmim_false_negatives.py
                 ('exclude', None, 'dictionary without'),
-                ('soft_targets', None, "teacher-similarity targets, tau_t"))
+                ('soft_targets', None, "teacher-similarity targets, tau_t"),
+                # benchmarks/conmim_predictor.py
+                ('predictor_hidden', None, 'student predictor, hidden'),
+                # benchmarks/conmim_decoder.py
+                ('decoder_depth', None,
+                 'encoder on visible patches + decoder, depth'))
 DEFAULTS = dict(lr=2e-3, warmup=30, momentum=0.004, crop_min=0.08,
                 batch_size=32, layer_scale=0.1, proj_layers=3,
                 teacher_aug='strong', temperature=0.1, mask_ratio=0.75,
                 visible_weight=0., image_weight=0.,
                 # benchmarks/conmim_layer_targets.py
-                target_layers=1)
+                target_layers=1,
+                # benchmarks/conmim_decoder.py
+                pixel_weight=0., contrast_weight=1.)
 
 
 def setting_of(args):
