@@ -83,7 +83,7 @@ DEFAULTS = dict(lr=2e-3, warmup=30, momentum=0.004, crop_min=0.08,
                 teacher_aug='strong', temperature=0.1, mask_ratio=0.75,
                 visible_weight=0., image_weight=0.,
                 # benchmarks/conmim_layer_targets.py
-                target_layers=1,
+                target_layers=1, end_momentum=0.,
                 # benchmarks/conmim_decoder.py
                 pixel_weight=0., contrast_weight=1.)
 

@@ -74,3 +74,11 @@ def test_teacher_views(aug, tmp_path):
     else:  # with p = 0.8 / 0.2 per image, seeded: some image is changed
         assert not torch.equal(student, teacher)
         assert 'teacher_aug' not in label  # the default is not named
+
+
+def test_table_names_a_momentum_that_does_not_anneal_to_one():
+    # the paper's cosine to m = 1 (end_momentum 0) is the default and unnamed
+    assert 'end_momentum' not in setting_of(dict(end_momentum=0.))
+    assert 'end_momentum=0.004' in setting_of(dict(end_momentum=0.004))
+    args = driver.parse_args(['--data', 'x', '--end-momentum', '0.004'])
+    assert args.end_momentum == 0.004
