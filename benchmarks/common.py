@@ -1,5 +1,6 @@
 """What the benchmark scripts share, written once: the checkout they run
-from and the parts of their command lines that mean the same thing.
+from, the parts of their command lines that mean the same thing, and the
+one way issue 25's trial scripts run its driver with a change.
 
 Each script puts the repository root first on ``sys.path`` (one line, so
 that ``python benchmarks/<name>.py`` imports this checkout's mmconmim and
@@ -116,3 +117,30 @@ def tiny_conmim_cfg(a: argparse.Namespace, *, temperature: float = 0.1,
         data_preprocessor=dict(type='SelfSupDataPreprocessor',
                                mean=[123.675, 116.28, 103.53],
                                std=[58.395, 57.12, 57.375], to_rgb=True))
+
+
+def run_driver_trial(argv, recorded: dict, attach=None):
+    """Run issue 25's driver (``benchmarks/conmim_small_scale.py``) on
+    ``argv`` for a trial script that changes one part of ConMIM.
+
+    ``recorded`` joins the run's recorded args (so the trials table names
+    the setting); ``attach(model)``, when given, adds the trial's modules to
+    the model before the optimizer is built, so that it trains them. The
+    driver's functions are put back afterwards."""
+    from benchmarks import conmim_small_scale as driver
+    parse, build_optim = driver.parse_args, driver.build_optim
+
+    def parse_args(argv=None):
+        args = parse(argv)
+        vars(args).update(recorded)
+        return args
+
+    def build_optim_after_attach(model, args):
+        return build_optim(attach(model) if attach else model, args)
+
+    driver.parse_args = parse_args
+    driver.build_optim = build_optim_after_attach
+    try:
+        return driver.main(argv)
+    finally:
+        driver.parse_args, driver.build_optim = parse, build_optim

@@ -52,7 +52,7 @@ sys.path.insert(0, REPO_ROOT)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmarks import conmim_small_scale as driver  # noqa: E402
+from benchmarks.common import run_driver_trial  # noqa: E402
 
 DECODER_SEED = 4321  # its own stream: the driver's draws stay the same
 
@@ -249,24 +249,12 @@ def main(argv=None):
     install()
     if a.pixel_weight:
         install_pixel_term(a.contrast_weight, a.pixel_weight)
-    parse, build_optim = driver.parse_args, driver.build_optim
-
-    def parse_args(argv=None):
-        args = parse(argv)
-        # join the recorded args
-        args.decoder_depth = a.decoder_depth
-        if a.pixel_weight:
-            args.pixel_weight = a.pixel_weight
-            args.contrast_weight = a.contrast_weight
-        return args
-
-    def build_optim_with_decoder(model, args):
-        return build_optim(attach(model, a.decoder_depth,
-                                  bool(a.pixel_weight)), args)
-
-    driver.parse_args = parse_args
-    driver.build_optim = build_optim_with_decoder
-    driver.main(rest)
+    recorded = dict(decoder_depth=a.decoder_depth)
+    if a.pixel_weight:
+        recorded.update(pixel_weight=a.pixel_weight,
+                        contrast_weight=a.contrast_weight)
+    run_driver_trial(rest, recorded, lambda model: attach(
+        model, a.decoder_depth, bool(a.pixel_weight)))
 
 
 if __name__ == '__main__':

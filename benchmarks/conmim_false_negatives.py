@@ -45,7 +45,7 @@ sys.path.insert(0, REPO_ROOT)
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from benchmarks import conmim_small_scale as driver  # noqa: E402
+from benchmarks.common import run_driver_trial  # noqa: E402
 
 # the class ids of the batch in flight, set only inside ConMIM.loss
 _IN_FLIGHT = {}
@@ -158,16 +158,9 @@ def main(argv=None):
         raise SystemExit("--exclude must be 'same-class', 'nearest:K' or "
                          f"'groups:G' (K, G > 0), got {a.exclude!r}")
     install(a.exclude if a.soft_targets is None else a.soft_targets)
-    parse = driver.parse_args
-
-    def parse_args(argv=None):
-        # the rule joins the run's recorded args (the trials table's setting)
-        args = parse(argv)
-        args.exclude, args.soft_targets = a.exclude, a.soft_targets
-        return args
-
-    driver.parse_args = parse_args
-    driver.main(rest)
+    # the rule joins the run's recorded args (the trials table's setting)
+    run_driver_trial(rest, dict(exclude=a.exclude,
+                                soft_targets=a.soft_targets))
 
 
 if __name__ == '__main__':

@@ -32,7 +32,7 @@ sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
 
-from benchmarks import conmim_small_scale as driver  # noqa: E402
+from benchmarks.common import run_driver_trial  # noqa: E402
 
 
 def averaged_tokens(backbone, img, num_layers):
@@ -95,15 +95,7 @@ def main(argv=None):
         raise SystemExit(f'--target-layers must be >= 1, got '
                          f'{a.target_layers}')
     install(a.target_layers)
-    parse = driver.parse_args
-
-    def parse_args(argv=None):
-        args = parse(argv)
-        args.target_layers = a.target_layers  # joins the recorded args
-        return args
-
-    driver.parse_args = parse_args
-    driver.main(rest)
+    run_driver_trial(rest, dict(target_layers=a.target_layers))
 
 
 if __name__ == '__main__':

@@ -35,7 +35,7 @@ sys.path.insert(0, REPO_ROOT)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmarks import conmim_small_scale as driver  # noqa: E402
+from benchmarks.common import run_driver_trial  # noqa: E402
 
 PREDICTOR_SEED = 1234  # its own stream: the driver's draws stay the same
 
@@ -97,19 +97,8 @@ def main(argv=None):
         raise SystemExit(f'--predictor-hidden must be >= 1, got '
                          f'{a.predictor_hidden}')
     install()
-    parse, build_optim = driver.parse_args, driver.build_optim
-
-    def parse_args(argv=None):
-        args = parse(argv)
-        args.predictor_hidden = a.predictor_hidden  # joins the recorded args
-        return args
-
-    def build_optim_with_predictor(model, args):
-        return build_optim(attach(model, a.predictor_hidden), args)
-
-    driver.parse_args = parse_args
-    driver.build_optim = build_optim_with_predictor
-    driver.main(rest)
+    run_driver_trial(rest, dict(predictor_hidden=a.predictor_hidden),
+                     lambda model: attach(model, a.predictor_hidden))
 
 
 if __name__ == '__main__':

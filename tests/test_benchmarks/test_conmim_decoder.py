@@ -8,28 +8,17 @@ import pytest
 import torch
 
 from benchmarks import conmim_decoder as decoder
-from benchmarks import conmim_small_scale as driver
 from benchmarks.conmim_small_scale_report import setting_of
 from mmconmim.models.selfsup.conmim import ConMIM
+from tests.fixtures.conmim_driver import (TRIAL_ARGS,
+                                          assert_trained_by_the_student_only,
+                                          build_driver_model)
 
-ARGS = ['--data', 'x', '--img-size', '32', '--patch-size', '8',
-        '--embed-dims', '64', '--num-layers', '2', '--proj-hidden', '64',
-        '--proj-out', '32', '--proj-layers', '2', '--weight-init',
-        'mmpretrain', '--layer-scale', '1.0', '--negatives', 'batch',
-        '--rel-pos-init-std', '0.5']
+ARGS = TRIAL_ARGS + ['--rel-pos-init-std', '0.5']
 
 
 def build_model(*extra):
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-
-    import mmconmim  # noqa: F401
-    init_default_scope('mmpretrain')
-    torch.manual_seed(0)
-    model = MODELS.build(driver.model_cfg(driver.parse_args(ARGS +
-                                                            list(extra))))
-    model.init_weights()
-    return model
+    return build_driver_model(ARGS + list(extra))
 
 
 def masks():
@@ -143,11 +132,7 @@ def test_only_the_students_masked_call_changes_and_it_is_trained():
                 plain(model, model.backbone, model.neck, img, None))
     finally:
         ConMIM.patch_embeddings = plain
-    optim = driver.build_optim(model, driver.parse_args(ARGS))
-    held = {id(p) for g in optim.optimizer.param_groups for p in g['params']}
-    assert all(id(p) in held for p in model.decoder.parameters())
-    assert not any('decoder' in name
-                   for name, _ in model.teacher.named_parameters())
+    assert_trained_by_the_student_only(model, 'decoder', ARGS)
 
 
 def test_importing_patches_nothing_and_the_table_names_it():

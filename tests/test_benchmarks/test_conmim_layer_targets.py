@@ -7,26 +7,18 @@ import pytest
 import torch
 
 from benchmarks import conmim_layer_targets as layer_targets
-from benchmarks import conmim_small_scale as driver
 from benchmarks.conmim_small_scale_report import setting_of
 from mmconmim.models.selfsup.conmim import ConMIM
+from tests.fixtures.conmim_driver import build_driver_model
 
 
 @pytest.fixture(scope='module')
 def model():
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-
-    import mmconmim  # noqa: F401
-    init_default_scope('mmpretrain')
-    a = driver.parse_args(['--data', 'x', '--img-size', '32',
-                           '--patch-size', '8', '--embed-dims', '64',
-                           '--num-layers', '3', '--proj-hidden', '64',
-                           '--proj-out', '32', '--weight-init',
-                           'mmpretrain', '--layer-scale', '1.0'])
-    torch.manual_seed(0)
-    model = MODELS.build(driver.model_cfg(a))
-    model.init_weights()
+    model = build_driver_model(['--data', 'x', '--img-size', '32',
+                                '--patch-size', '8', '--embed-dims', '64',
+                                '--num-layers', '3', '--proj-hidden', '64',
+                                '--proj-out', '32', '--weight-init',
+                                'mmpretrain', '--layer-scale', '1.0'])
     # a teacher that differs from the student, with a non-trivial norm
     with torch.no_grad():
         for p in model.teacher_backbone.parameters():

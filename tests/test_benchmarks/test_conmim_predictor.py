@@ -8,26 +8,17 @@ import pytest
 import torch
 
 from benchmarks import conmim_predictor as predictor
-from benchmarks import conmim_small_scale as driver
 from benchmarks.conmim_small_scale_report import setting_of
 from mmconmim.models.selfsup.conmim import ConMIM
+from tests.fixtures.conmim_driver import (TRIAL_ARGS,
+                                          assert_trained_by_the_student_only,
+                                          build_driver_model)
 
-ARGS = ['--data', 'x', '--img-size', '32', '--patch-size', '8',
-        '--embed-dims', '64', '--num-layers', '2', '--proj-hidden', '64',
-        '--proj-out', '32', '--proj-layers', '2', '--weight-init',
-        'mmpretrain', '--layer-scale', '1.0', '--negatives', 'batch']
+ARGS = TRIAL_ARGS
 
 
 def build_model():
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-
-    import mmconmim  # noqa: F401
-    init_default_scope('mmpretrain')
-    torch.manual_seed(0)
-    model = MODELS.build(driver.model_cfg(driver.parse_args(ARGS)))
-    model.init_weights()
-    return model
+    return build_driver_model(ARGS)
 
 
 def naive_student(model, img, mask):
@@ -93,12 +84,7 @@ def test_student_goes_through_the_predictor_teacher_does_not():
 
 def test_the_optimizer_trains_the_predictor():
     model = predictor.attach(build_model().train(), 48)
-    optim = driver.build_optim(model, driver.parse_args(ARGS))
-    held = {id(p) for g in optim.optimizer.param_groups for p in g['params']}
-    assert all(id(p) in held for p in model.predictor.parameters())
-    # the EMA teacher copies backbone + neck only: no teacher predictor
-    assert not any('predictor' in name
-                   for name, _ in model.teacher.named_parameters())
+    assert_trained_by_the_student_only(model, 'predictor', ARGS)
 
 
 def test_importing_patches_nothing_and_the_table_names_it():
