@@ -16,8 +16,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmconmim  # noqa: F401
-from tests.fixtures.helpers import (REPO_ROOT, free_port, run_tool, tool_env,
-                                    write_images)
+from tests.fixtures.helpers import (REPO_ROOT, free_port, isolated_experiment,
+                                    run_tool, tool_env, write_images)
 
 DEMO = osp.join(REPO_ROOT, 'configs/demo/conmim_demo.py')
 
@@ -117,7 +117,7 @@ def _runner(tmp_path, iters=3, keep=1):
         tmp_path / 'cfg.py', data, batch=4, iters=iters, ckpt_interval=1,
         keep=keep))
     cfg.work_dir = str(tmp_path / 'work')
-    return Runner.from_cfg(cfg)
+    return Runner.from_cfg(isolated_experiment(cfg))
 
 
 @pytest.mark.parametrize('crash_on', ['iter_3.pth', 'last_checkpoint'])
@@ -418,6 +418,7 @@ def _default_sampler_runner(tmp_path, loop, runner_type=None):
         loop=loop, ckpt_interval=100))
     cfg.train_dataloader.drop_last = True
     cfg.work_dir = str(tmp_path / 'work')
+    isolated_experiment(cfg)
     if runner_type is None:
         return Runner.from_cfg(cfg)
     cfg.runner_type = runner_type

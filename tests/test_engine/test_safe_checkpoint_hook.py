@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 
 import mmconmim  # noqa: F401
-from tests.fixtures.helpers import REPO_ROOT
+from tests.fixtures.helpers import REPO_ROOT, isolated_experiment
 from mmconmim.engine.hooks import SafeCheckpointHook, atomic_write
 from mmconmim.engine.hooks.checkpoint_hook import temp_name
 
@@ -42,7 +42,7 @@ def build_runner(root, hook='SafeCheckpointHook', iters=2, keep=2):
                                iters=iters, keep=keep))
     cfg = Config.fromfile(path)
     cfg.work_dir = osp.join(root, 'work')
-    return Runner.from_cfg(cfg)
+    return Runner.from_cfg(isolated_experiment(cfg))
 
 
 @pytest.fixture
@@ -159,3 +159,29 @@ def test_partial_files_of_a_killed_save_are_removed_at_start(tmp_path):
     for name in stale:
         assert sum(name in m and 'interrupted' in m
                    for m in handler.messages) == 1, (name, handler.messages)
+
+
+def test_two_runs_in_the_same_second_keep_their_own_files(tmp_path,
+                                                          monkeypatch):
+    """The test runners' experiment names are their own: two runs from a
+    ``cfg.py`` stamped with the same second (the clock is frozen here) each
+    keep their checkpoints, log and scalars. With mmengine's default name,
+    ``cfg_<timestamp>``, the second run shared the first one's message hub,
+    and its retention deleted its own iter_1.pth and iter_2.pth."""
+    import time
+    frozen = time.localtime(time.time())
+    monkeypatch.setattr(time, 'localtime', lambda *args: frozen)
+    runners = []
+    for name in ('a', 'b'):  # one after the other, as in the tests above
+        runner = build_runner(str(tmp_path / name))
+        runner.train()
+        runners.append(runner)
+    assert runners[0].timestamp == runners[1].timestamp
+    for runner in runners:
+        names = set(os.listdir(runner.work_dir))
+        assert {'iter_1.pth', 'iter_2.pth', 'last_checkpoint'} <= names
+        log_files = set(os.listdir(runner.log_dir))
+        assert f'{runner.timestamp}.log' in log_files, log_files
+        assert osp.exists(osp.join(runner.log_dir, 'vis_data',
+                                   'scalars.json'))
+    assert runners[0].experiment_name != runners[1].experiment_name

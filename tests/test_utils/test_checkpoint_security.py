@@ -20,7 +20,8 @@ from mmengine.config import Config
 from mmengine.runner import CheckpointLoader
 
 import mmconmim  # noqa: F401
-from tests.fixtures.helpers import REPO_ROOT, tool_env, write_images
+from tests.fixtures.helpers import (REPO_ROOT, isolated_experiment, tool_env,
+                                    write_images)
 from mmconmim.checkpoint import (TRUST_ENV_VAR, NotACheckpointError,
                                  UnsafeCheckpointError)
 
@@ -113,7 +114,7 @@ def demo_runner(tmp_path, **cfg_fields):
     cfg.work_dir = str(tmp_path / 'work')
     for key, value in cfg_fields.items():
         cfg[key] = value
-    return Runner.from_cfg(cfg)
+    return Runner.from_cfg(isolated_experiment(cfg))
 
 
 # --------------------------------------------------------------------------
