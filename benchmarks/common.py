@@ -17,6 +17,15 @@ def benchmark_parser(doc: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=doc.split('\n')[0])
 
 
+def trial_parser(doc: str) -> argparse.ArgumentParser:
+    """The parser of an issue-25 trial script: its own flags only (parsed
+    with ``parse_known_args``); every other argument is the driver's."""
+    return argparse.ArgumentParser(
+        description=doc.split('\n')[0],
+        epilog="Every other argument is the driver's: "
+        'python benchmarks/conmim_small_scale.py --help')
+
+
 def add_timing_args(parser: argparse.ArgumentParser, batch_size: int,
                     iters: int, warmup: int, iters_help: str = None) -> None:
     """``--batch-size``, ``--iters`` (timed or trained iterations) and

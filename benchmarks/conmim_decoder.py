@@ -42,7 +42,6 @@ the same crops, masks, lr, schedule and evaluation (on the EMA teacher).
 Both weights join the recorded args; the recorded training loss is then
 the weighted sum, not comparable with the driver's.
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -52,7 +51,7 @@ sys.path.insert(0, REPO_ROOT)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmarks.common import run_driver_trial  # noqa: E402
+from benchmarks.common import run_driver_trial, trial_parser  # noqa: E402
 
 DECODER_SEED = 4321  # its own stream: the driver's draws stay the same
 
@@ -224,10 +223,7 @@ def attach(model, depth, pixel_head=False):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0],
-        epilog='Every other argument is the driver\'s: '
-        'python benchmarks/conmim_small_scale.py --help')
+    p = trial_parser(__doc__)
     p.add_argument('--decoder-depth', type=int, required=True, metavar='D',
                    help='decoder blocks')
     p.add_argument('--pixel-weight', type=float, default=0.,

@@ -34,7 +34,6 @@ away, with no labels.
 The driver's own per-batch metrics (``loss_batch``, ``loss_xteacher``) keep
 the unmodified loss.
 """
-import argparse
 import os.path as osp
 import re
 import sys
@@ -45,7 +44,7 @@ sys.path.insert(0, REPO_ROOT)
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from benchmarks.common import run_driver_trial  # noqa: E402
+from benchmarks.common import run_driver_trial, trial_parser  # noqa: E402
 
 # the class ids of the batch in flight, set only inside ConMIM.loss
 _IN_FLIGHT = {}
@@ -141,7 +140,7 @@ def install(rule):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = trial_parser(__doc__)
     rule = p.add_mutually_exclusive_group(required=True)
     rule.add_argument('--exclude', help="'same-class' (oracle), "
                       "'nearest:K' or 'groups:G'")

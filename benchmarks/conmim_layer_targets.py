@@ -23,7 +23,6 @@ driver's, unchanged. All other arguments are the driver's
 (``benchmarks/conmim_small_scale.py``); ``target_layers`` joins the run's
 recorded args.
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -32,7 +31,7 @@ sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
 
-from benchmarks.common import run_driver_trial  # noqa: E402
+from benchmarks.common import run_driver_trial, trial_parser  # noqa: E402
 
 
 def averaged_tokens(backbone, img, num_layers):
@@ -84,10 +83,7 @@ def install(num_layers):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0],
-        epilog='Every other argument is the driver\'s: '
-        'python benchmarks/conmim_small_scale.py --help')
+    p = trial_parser(__doc__)
     p.add_argument('--target-layers', type=int, required=True, metavar='K',
                    help='average the last K blocks (1 = the driver)')
     a, rest = p.parse_known_args(argv)

@@ -25,7 +25,6 @@ and probes on the teacher's last block) are the driver's. All other
 arguments are the driver's (``benchmarks/conmim_small_scale.py``);
 ``predictor_hidden`` joins the run's recorded args.
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -35,7 +34,7 @@ sys.path.insert(0, REPO_ROOT)
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from benchmarks.common import run_driver_trial  # noqa: E402
+from benchmarks.common import run_driver_trial, trial_parser  # noqa: E402
 
 PREDICTOR_SEED = 1234  # its own stream: the driver's draws stay the same
 
@@ -86,10 +85,7 @@ def attach(model, hidden):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0],
-        epilog='Every other argument is the driver\'s: '
-        'python benchmarks/conmim_small_scale.py --help')
+    p = trial_parser(__doc__)
     p.add_argument('--predictor-hidden', type=int, required=True,
                    metavar='H', help='hidden width of the predictor')
     a, rest = p.parse_known_args(argv)

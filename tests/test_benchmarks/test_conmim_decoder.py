@@ -12,7 +12,8 @@ from benchmarks.conmim_small_scale_report import setting_of
 from mmconmim.models.selfsup.conmim import ConMIM
 from tests.fixtures.conmim_driver import (TRIAL_ARGS,
                                           assert_trained_by_the_student_only,
-                                          build_driver_model)
+                                          build_driver_model,
+                                          embeddings_before_attach)
 
 ARGS = TRIAL_ARGS + ['--rel-pos-init-std', '0.5']
 
@@ -105,12 +106,7 @@ def test_only_the_students_masked_call_changes_and_it_is_trained():
     torch.manual_seed(5)
     try:
         decoder.install()
-        with torch.no_grad():
-            s0 = model.patch_embeddings(model.backbone, model.neck, img,
-                                        mask)
-            assert torch.equal(s0, plain(model, model.backbone, model.neck,
-                                         img, mask))
-            t0 = model.patch_embeddings(*teacher, img, None)
+        s0, t0 = embeddings_before_attach(model, img, mask, plain)
         decoder.attach(model, 1)
         assert torch.equal(torch.rand(3), expected_draw)  # own stream
         with torch.no_grad():

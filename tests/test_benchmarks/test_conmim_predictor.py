@@ -12,7 +12,8 @@ from benchmarks.conmim_small_scale_report import setting_of
 from mmconmim.models.selfsup.conmim import ConMIM
 from tests.fixtures.conmim_driver import (TRIAL_ARGS,
                                           assert_trained_by_the_student_only,
-                                          build_driver_model)
+                                          build_driver_model,
+                                          embeddings_before_attach)
 
 ARGS = TRIAL_ARGS
 
@@ -59,13 +60,7 @@ def test_student_goes_through_the_predictor_teacher_does_not():
     teacher = (model.teacher_backbone, model.teacher_projector)
     try:
         predictor.install()
-        with torch.no_grad():
-            # no predictor attached yet: both calls are the plain ones
-            s0 = model.patch_embeddings(model.backbone, model.neck, img,
-                                        mask)
-            assert torch.equal(s0, plain(model, model.backbone, model.neck,
-                                         img, mask))
-            t0 = model.patch_embeddings(*teacher, img, None)
+        s0, t0 = embeddings_before_attach(model, img, mask, plain)
         predictor.attach(model, 48)
         assert model.predictor[0].in_features == 32  # projector output
         assert model.predictor.training
