@@ -71,18 +71,24 @@ def parse_args(argv=None):
     p.add_argument('--warmup', type=int, default=None,
                    help='warmup iterations (default: 30, at most iters/10)')
     p.add_argument('--lr', type=float, default=2e-3)
-    p.add_argument('--clip', type=float, default=3.)
+    p.add_argument('--clip', type=float, default=3.,
+                   help='gradient-norm clip; 0 = none (the ConMIM recipe '
+                   'and the compare tool set none)')
     p.add_argument('--momentum', type=float, default=0.004,
                    help='EMA start momentum (mmengine convention)')
     p.add_argument('--end-momentum', type=float, default=0.)
     p.add_argument('--crop-min', type=float, default=0.08)
     p.add_argument('--temperature', type=float, default=0.1)
     p.add_argument('--teacher-aug', default='strong',
-                   choices=('strong', 'simclr', 'luma', 'none'),
+                   choices=('strong', 'recipe', 'strong+blur',
+                            'strong+solarize', 'simclr', 'luma', 'none'),
                    help="the teacher view's photometric ops: 'strong' (the "
-                   "paper's BYOL jitter), 'simclr' (twice as hard), 'luma' "
-                   "(brightness and contrast only) or 'none' (diagnosis "
-                   "knobs, NOT the paper)")
+                   "paper's BYOL jitter and grayscale, the trials' "
+                   "default), 'recipe' (the ConMIM recipe's and the compare "
+                   "tool's view: 'strong' + BYOL's blur and solarize; "
+                   "'strong+blur' / 'strong+solarize': one of the two), "
+                   "'simclr' (twice as hard), 'luma' (brightness and "
+                   "contrast only) or 'none' (diagnosis knobs)")
     p.add_argument('--center-targets', action='store_true')
     p.add_argument('--rel-pos-init-std', type=float, default=0.)
     add_small_data_args(p)
@@ -115,9 +121,20 @@ def teacher_photometric(strength='strong') -> list:
     docs/conmim_small_scale.md; 'simclr' jitters twice as hard, 'luma'
     changes brightness and contrast only (no saturation, hue or grayscale:
     the colours stay), 'none' leaves the teacher view as the student's
-    (diagnosis knobs)."""
+    (diagnosis knobs); 'recipe' is the ConMIM recipe's list
+    (``configs/_base_/datasets/imagenet_bs64_conmim-224.py``: 'strong' +
+    Gaussian blur and solarize), which the compare tool's rows use;
+    'strong+blur' and 'strong+solarize' keep one of the two."""
     if strength == 'none':
         return []
+    if strength in ('recipe', 'strong+blur', 'strong+solarize'):
+        from mmengine.config import Config
+        recipe = Config.fromfile(osp.join(
+            REPO_ROOT, 'configs', '_base_', 'datasets',
+            'imagenet_bs64_conmim-224.py')).to_dict()['teacher_photometric']
+        dropped = {'strong+blur': 'Solarize',
+                   'strong+solarize': 'GaussianBlur'}.get(strength)
+        return [op for op in recipe if op['type'] != dropped]
     brightness, contrast, saturation, hue = TEACHER_JITTER[strength]
     ops = [dict(type='RandomApply', transforms=[dict(
         type='ColorJitter', brightness=brightness, contrast=contrast,
@@ -393,6 +410,15 @@ def build_optim(model, a):
             'pos_embed': dict(decay_mult=0.)})))
 
 
+def clip_gradients(params, clip: float) -> float:
+    """The total gradient norm before clipping; clipped to ``clip`` when it
+    is positive, untouched for 0 (the ConMIM recipe and the compare tool
+    clip nothing)."""
+    import torch
+    return float(torch.nn.utils.clip_grad_norm_(
+        params, clip if clip > 0 else math.inf))
+
+
 def lr_at(a, it):
     """LinearLR warmup (start 1e-4) then cosine to 1e-5, per iteration, as
     the demo's param_scheduler."""
@@ -447,7 +473,7 @@ def run(a):
         loss = model(**data, mode='loss')['loss']
         optim.zero_grad()
         loss.backward()
-        gn = float(torch.nn.utils.clip_grad_norm_(params, a.clip))
+        gn = clip_gradients(params, a.clip)
         optim.step()
         result['grad_norm'].append(gn)
         result['loss'].append(float(loss.detach()))

@@ -82,3 +82,42 @@ def test_table_names_a_momentum_that_does_not_anneal_to_one():
     assert 'end_momentum=0.004' in setting_of(dict(end_momentum=0.004))
     args = driver.parse_args(['--data', 'x', '--end-momentum', '0.004'])
     assert args.end_momentum == 0.004
+
+
+def test_recipe_teacher_view_is_the_compare_tools():
+    from mmengine.config import Config
+
+    from mmconmim.compare.configs import configs_root
+    recipe = Config.fromfile(
+        f'{configs_root()}/compare/conmim_vit.py').to_dict()
+    multiview = next(step for step in recipe['train_dataloader']['dataset']
+                     ['pipeline'] if step['type'] == 'MultiView')
+    assert driver.teacher_photometric('recipe') == multiview['transforms'][1]
+    # = the trials' default view followed by BYOL's blur and solarize
+    ops = driver.teacher_photometric('recipe')
+    assert ops[:2] == driver.teacher_photometric('strong')
+    assert [op['type'] for op in ops[2:]] == ['GaussianBlur', 'Solarize']
+    assert [op['prob'] for op in ops[2:]] == [0.1, 0.2]
+
+
+def test_clip_zero_measures_the_norm_and_clips_nothing():
+    grads = [torch.tensor([3., 4.]), torch.tensor([12.])]  # norm 13
+    params = [torch.zeros_like(g, requires_grad=True) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    assert driver.clip_gradients(params, 0.) == pytest.approx(13.)
+    assert all(torch.equal(p.grad, g) for p, g in zip(params, grads))
+    assert driver.clip_gradients(params, 6.5) == pytest.approx(13.)
+    for p, g in zip(params, grads):  # scaled by 6.5 / 13
+        torch.testing.assert_close(p.grad, g / 2, rtol=1e-5, atol=1e-6)
+    assert 'clip=0.0' in setting_of(vars(driver.parse_args(
+        ['--data', 'x', '--clip', '0'])))
+
+
+@pytest.mark.parametrize('aug,kept', [('strong+blur', 'GaussianBlur'),
+                                      ('strong+solarize', 'Solarize')])
+def test_one_of_the_recipes_two_extra_ops(aug, kept):
+    recipe = driver.teacher_photometric('recipe')
+    assert driver.teacher_photometric(aug) == recipe[:2] + [
+        op for op in recipe[2:] if op['type'] == kept]
+
