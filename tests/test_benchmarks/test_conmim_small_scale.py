@@ -121,3 +121,22 @@ def test_one_of_the_recipes_two_extra_ops(aug, kept):
     assert driver.teacher_photometric(aug) == recipe[:2] + [
         op for op in recipe[2:] if op['type'] == kept]
 
+
+def test_small_data_config_uses_the_measured_teacher_view():
+    """The small-data recipe trains with the view of the driver's trials
+    (no blur, no solarize: section 16); everything else in its pipeline is
+    the demo's."""
+    from mmengine.config import Config
+    small = Config.fromfile('configs/conmim/conmim_vit-small-p8_1xb32-'
+                            'smalldata-coslr-750i_64px.py').to_dict()
+    demo = Config.fromfile('configs/demo/conmim_demo.py').to_dict()
+    ours = small['train_dataloader']['dataset']['pipeline']
+    theirs = demo['train_dataloader']['dataset']['pipeline']
+    assert [s['type'] for s in ours] == [s['type'] for s in theirs]
+    for step, demo_step in zip(ours, theirs):
+        if step['type'] == 'MultiView':
+            assert step['transforms'] == [[], driver.teacher_photometric()]
+            assert demo_step['transforms'][1] == driver.teacher_photometric(
+                'recipe')
+        else:
+            assert step == demo_step
