@@ -610,6 +610,8 @@ def main(argv=None):
         a.warmup = max(1, min(30, a.iters // 10))
     elif not 0 < a.warmup < a.iters:
         raise SystemExit(f'--warmup {a.warmup} must be in [1, --iters)')
+    if a.clip < 0:
+        raise SystemExit(f'--clip {a.clip} must be >= 0 (0: no clipping)')
     run(a)
 
 

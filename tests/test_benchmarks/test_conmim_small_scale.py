@@ -140,3 +140,8 @@ def test_small_data_config_uses_the_measured_teacher_view():
                 'recipe')
         else:
             assert step == demo_step
+
+
+def test_a_negative_clip_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match='--clip -1.0 must be >= 0'):
+        driver.main(['--data', str(tmp_path), '--clip', '-1'])
