@@ -20,10 +20,20 @@ def benchmark_parser(doc: str) -> argparse.ArgumentParser:
 def trial_parser(doc: str) -> argparse.ArgumentParser:
     """The parser of an issue-25 trial script: its own flags only (parsed
     with ``parse_known_args``); every other argument is the driver's."""
-    return argparse.ArgumentParser(
-        description=doc.split('\n')[0],
-        epilog="Every other argument is the driver's: "
-        'python benchmarks/conmim_small_scale.py --help')
+    parser = benchmark_parser(doc)
+    parser.epilog = ("Every other argument is the driver's: "
+                     'python benchmarks/conmim_small_scale.py --help')
+    return parser
+
+
+def recipe_teacher_photometric() -> list:
+    """The ConMIM recipe's teacher-view photometric ops (BYOL's jitter,
+    grayscale, blur and solarize), read from the dataset config the
+    recipes and the compare tool's rows inherit."""
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(
+        REPO_ROOT, 'configs', '_base_', 'datasets',
+        'imagenet_bs64_conmim-224.py')).to_dict()['teacher_photometric']
 
 
 def add_timing_args(parser: argparse.ArgumentParser, batch_size: int,

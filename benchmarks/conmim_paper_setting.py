@@ -44,7 +44,7 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from benchmarks.common import (  # noqa: E402
     REPO_ROOT, add_small_data_args, add_tiny_conmim_args, add_timing_args,
-    benchmark_parser, tiny_conmim_cfg)
+    benchmark_parser, recipe_teacher_photometric, tiny_conmim_cfg)
 
 
 def parse_args():
@@ -149,12 +149,8 @@ def build_model(args):
 
 def build_loader(args):
     import torch
-    from mmengine.config import Config
     from mmengine.dataset import default_collate
     from mmpretrain.registry import DATASETS
-    base = Config.fromfile(osp.join(
-        REPO_ROOT, 'configs', '_base_', 'datasets',
-        'imagenet_bs64_conmim-224.py'))
     pipeline = [
         dict(type='RobustLoadImageFromFile'),
         dict(type='RandomFlip', prob=0.5, direction='horizontal'),
@@ -163,7 +159,7 @@ def build_loader(args):
              aspect_ratio_range=(3. / 4., 4. / 3.),
              interpolation='bicubic', backend='pillow'),
         dict(type='MultiView', num_views=[1, 1],
-             transforms=[[], base.teacher_photometric]),
+             transforms=[[], recipe_teacher_photometric()]),
         dict(type='UnitMaskGenerator', input_size=args.img_size,
              mask_patch_size=args.unit_size,
              model_patch_size=args.patch_size, mask_ratio=args.mask_ratio),

@@ -44,7 +44,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from benchmarks.common import (  # noqa: E402
-    add_small_data_args, tiny_conmim_cfg)
+    add_small_data_args, recipe_teacher_photometric, tiny_conmim_cfg)
 from benchmarks.conmim_small_scale_report import (  # noqa: E402
     plot, trials_table)
 
@@ -128,10 +128,7 @@ def teacher_photometric(strength='strong') -> list:
     if strength == 'none':
         return []
     if strength in ('recipe', 'strong+blur', 'strong+solarize'):
-        from mmengine.config import Config
-        recipe = Config.fromfile(osp.join(
-            REPO_ROOT, 'configs', '_base_', 'datasets',
-            'imagenet_bs64_conmim-224.py')).to_dict()['teacher_photometric']
+        recipe = recipe_teacher_photometric()
         dropped = {'strong+blur': 'Solarize',
                    'strong+solarize': 'GaussianBlur'}.get(strength)
         return [op for op in recipe if op['type'] != dropped]
@@ -412,11 +409,13 @@ def build_optim(model, a):
 
 def clip_gradients(params, clip: float) -> float:
     """The total gradient norm before clipping; clipped to ``clip`` when it
-    is positive, untouched for 0 (the ConMIM recipe and the compare tool
-    clip nothing)."""
+    is positive, only measured for 0 (the ConMIM recipe and the compare
+    tool clip nothing)."""
     import torch
-    return float(torch.nn.utils.clip_grad_norm_(
-        params, clip if clip > 0 else math.inf))
+    if clip > 0:
+        return float(torch.nn.utils.clip_grad_norm_(params, clip))
+    return float(torch.nn.utils.get_total_norm(
+        [p.grad for p in params if p.grad is not None]))
 
 
 def lr_at(a, it):
