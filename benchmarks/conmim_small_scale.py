@@ -235,12 +235,13 @@ def position_share(tokens):
     return float(between / total.clamp_min(1e-12))
 
 
-def teacher_tokens(model, images, attn=None):
-    """Teacher last-layer tokens (B, 1 + N, C) of preprocessed images, in
-    chunks; optionally the attention entropy per layer."""
+def teacher_tokens(model, images, backbone=None):
+    """Last-layer tokens (B, 1 + N, C) of preprocessed images, in chunks,
+    of the teacher (default) or of ``backbone`` (the student: unmasked)."""
     import torch
     from mmconmim.evaluation.features import preprocess_single_view
-    backbone = model.teacher_backbone
+    if backbone is None:
+        backbone = model.teacher_backbone
     was = backbone.training
     backbone.eval()
     outs = []
@@ -385,12 +386,18 @@ def evaluate(model, sets, full=True):
         rec['attn_entropy'] = attention_entropy(backbone, x)
         backbone.train(was)
     rec['_pooled'] = (ttr[:, extra:].mean(1), ytr, pooled, yva)
+    # the student on unmasked images: is the EMA teacher behind it?
+    str_, sva = (teacher_tokens(model, x, backbone=model.backbone)[:, extra:]
+                 .mean(1) for x in (xtr, xva))
+    rec['knn_student'] = knn_classify(str_, ytr, sva, yva, k=20,
+                                      temperature=0.07)['top1']
+    rec['_pooled_student'] = (str_, ytr, sva, yva)
     return rec
 
 
-def final_linear(rec):
+def final_linear(rec, key='_pooled'):
     from mmconmim.evaluation.linear_probe import linear_probe
-    ftr, ytr, fva, yva = rec['_pooled']
+    ftr, ytr, fva, yva = rec[key]
     return linear_probe(ftr, ytr, fva, yva, weight_decay=1e-2)['top1']
 
 
@@ -486,6 +493,7 @@ def run(a):
     rec.update(batch_metrics(model, data))
     log(result, rec, a.iters, window, model, t0, a)
     result['linear'] = final_linear(rec)
+    result['linear_student'] = final_linear(rec, '_pooled_student')
     first = result['records'][0]
     last = result['records'][-1]
     result['summary'] = dict(
@@ -493,13 +501,17 @@ def run(a):
         knn_cls0=first['knn_cls'], knn_cls_end=last['knn_cls'],
         knn_min=min(r['knn_avg'] for r in result['records']),
         linear=result['linear'], final_loss=last['loss_running'],
+        knn_student_end=last['knn_student'],
+        linear_student=result['linear_student'],
         max_grad_norm=max(result['grad_norm'] or [0.]),
         seconds=time.time() - t0)
     dump(result, a)
     s = result['summary']
     print(f"DONE {a.name}: kNN {s['knn0']:.1f} -> {s['knn_end']:.1f} "
           f"(cls {s['knn_cls0']:.1f} -> {s['knn_cls_end']:.1f}), linear "
-          f"{s['linear']:.1f}, loss {s['final_loss']:.3f}", flush=True)
+          f"{s['linear']:.1f}, loss {s['final_loss']:.3f}; student kNN "
+          f"{s['knn_student_end']:.1f}, linear {s['linear_student']:.1f}",
+          flush=True)
     return result
 
 
@@ -518,7 +530,8 @@ def log(result, rec, it, window, model, t0, a):
     eta = elapsed / max(it, 1) * (a.iters - it)
     print(f"[{a.name}] it {it:4d}/{a.iters} loss {out['loss_running']:.3f} "
           f"x-img {out.get('loss_xteacher', float('nan')):.3f} kNN avg "
-          f"{out['knn_avg']:.1f} cls {out['knn_cls']:.1f} pos-probe "
+          f"{out['knn_avg']:.1f} cls {out['knn_cls']:.1f} student "
+          f"{out['knn_student']:.1f} pos-probe "
           f"{out.get('pos_probe', float('nan')):.1f} pos-share "
           f"{out['pos_share']:.3f} erank {out['erank_pooled']:.1f} "
           f"gn-max {out['grad_norm_max']:.2f} ema-gap {out['ema_gap']:.3f} "
@@ -577,13 +590,8 @@ def random_vit(a):
     knn, _, lin = frozen_scores(backbone, eval_batches(a))
     print(f'RANDOM ViT {a.data} seed {a.seed}: kNN {knn:.1f} linear '
           f'{lin:.1f}')
-    out = a.out or osp.join(REPO_ROOT, 'work_dirs', 'conmim_small_scale',
-                            a.name + '.json')
-    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-    with open(out, 'w') as f:
-        json.dump(dict(args=vars(a), summary=dict(
-            name=a.name, knn0=knn, knn_end=knn, linear=lin)),
-            f)
+    dump(dict(args=vars(a), summary=dict(name=a.name, knn0=knn,
+                                         knn_end=knn, linear=lin)), a)
 
 
 def main(argv=None):

@@ -9,6 +9,7 @@ import os.path as osp
 # --------------------------------------------------------------------- plot
 LABELS = dict(knn_avg='teacher kNN top-1 (patch mean), %',
               knn_cls='teacher kNN top-1 (CLS), %',
+              knn_student='student kNN top-1 (patch mean, unmasked), %',
               loss_running='loss (running mean)',
               loss_xteacher='loss vs ANOTHER image\'s teacher',
               pos_probe='position probe top-1, %',
