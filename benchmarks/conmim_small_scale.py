@@ -235,7 +235,7 @@ def position_share(tokens):
     return float(between / total.clamp_min(1e-12))
 
 
-def teacher_tokens(model, images, backbone=None):
+def last_layer_tokens(model, images, backbone=None):
     """Last-layer tokens (B, 1 + N, C) of preprocessed images, in chunks,
     of the teacher (default) or of ``backbone`` (the student: unmasked)."""
     import torch
@@ -360,7 +360,7 @@ def evaluate(model, sets, full=True):
     (xtr, ytr), (xva, yva) = sets
     backbone = model.teacher_backbone
     extra = backbone.num_extra_tokens
-    ttr, tva = teacher_tokens(model, xtr), teacher_tokens(model, xva)
+    ttr, tva = last_layer_tokens(model, xtr), last_layer_tokens(model, xva)
     rec = {}
     for pool, fn in (('avg', lambda t: t[:, extra:].mean(1)),
                      ('cls', lambda t: t[:, 0])):
@@ -387,7 +387,7 @@ def evaluate(model, sets, full=True):
         backbone.train(was)
     rec['_pooled'] = (ttr[:, extra:].mean(1), ytr, pooled, yva)
     # the student on unmasked images: is the EMA teacher behind it?
-    str_, sva = (teacher_tokens(model, x, backbone=model.backbone)[:, extra:]
+    str_, sva = (last_layer_tokens(model, x, model.backbone)[:, extra:]
                  .mean(1) for x in (xtr, xva))
     rec['knn_student'] = knn_classify(str_, ytr, sva, yva, k=20,
                                       temperature=0.07)['top1']

@@ -23,7 +23,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from benchmarks.common import benchmark_parser  # noqa: E402
+from benchmarks.common import REPO_ROOT, benchmark_parser  # noqa: E402
 
 TOLERANCE = 1e-6  # the teacher's scores against the run's metrics.json
 
@@ -54,13 +54,15 @@ def newest_checkpoint(run: str) -> str:
 
 def export(checkpoint: str, out: str, student: bool) -> None:
     """``export_backbone.py`` on ``checkpoint`` (the teacher, or the
-    student with ``student=True``)."""
-    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(
-        osp.abspath(__file__))), 'tools', 'model_converters'))
-    from export_backbone import export as export_backbone
-    export_backbone(argparse.Namespace(checkpoint=checkpoint, out=out,
-                                       student=student, no_prefix=False,
-                                       force=True))
+    student with ``student=True``), loaded from its file."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('export_backbone', osp.join(
+        REPO_ROOT, 'tools', 'model_converters', 'export_backbone.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.export(argparse.Namespace(checkpoint=checkpoint, out=out,
+                                   student=student, no_prefix=False,
+                                   force=True))
 
 
 def score_run(run: str, settings: dict) -> dict:
