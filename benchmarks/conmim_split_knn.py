@@ -6,7 +6,8 @@ split and the query split? A diagnosis for issue 25
 
 Runs the small-scale driver (``benchmarks/conmim_small_scale.py``, every
 argument is its own) unchanged, and adds to each of its evaluations, on the
-teacher's pooled (patch-mean) features, with every class cut into two
+teacher's pooled (patch-mean) features (and, as ``<key>_student``, on the
+student's, section 17), with every class cut into two
 random halves (a fixed draw: the kNN memory and the queries; 24 + 24 per
 class on the 48-per-class sets; random, not by file order, because
 photo_regions' files alternate between two quadrants of each photo):
@@ -124,6 +125,11 @@ def install():
         rec.update(split_scores(*rec['_pooled']))
         print('split kNN: ' + ' '.join(f'{k} {rec[k]:.1f}' for k in KEYS),
               flush=True)
+        if '_pooled_student' in rec:  # the same scores of the student
+            student = split_scores(*rec['_pooled_student'])
+            rec.update({k + '_student': v for k, v in student.items()})
+            print('split kNN, student: ' + ' '.join(
+                f'{k} {student[k]:.1f}' for k in KEYS), flush=True)
         return rec
 
     driver.evaluate = evaluate_with_splits

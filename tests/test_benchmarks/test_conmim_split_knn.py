@@ -68,6 +68,19 @@ def test_importing_patches_nothing_and_install_adds_the_scores():
         driver.evaluate = original
     assert set(split_knn.KEYS) <= set(out)
     assert out['knn_within_train'] == 100.
+    assert not any(k.endswith('_student') for k in out)
+    # with the driver's student features: the same scores of those
+    shifted = one_hot_features(labels, 1, 3)
+    rec['_pooled_student'] = (feats, labels, shifted, labels)
+    driver.evaluate = lambda model, sets, full=True: dict(rec)
+    try:
+        split_knn.install()
+        out = driver.evaluate(None, None)
+    finally:
+        driver.evaluate = original
+    expected = split_knn.split_scores(feats, labels, shifted, labels)
+    assert {k: out[k + '_student'] for k in split_knn.KEYS} == expected
+    assert out['knn_cross_student'] == 0.  # every val image looks shifted
 
 
 def test_colour_features_by_hand():
