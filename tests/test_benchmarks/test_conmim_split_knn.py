@@ -53,31 +53,33 @@ def test_split_scores_on_features_with_known_answers():
     assert scores['split_probe'] == 100.
 
 
-def test_importing_patches_nothing_and_install_adds_the_scores():
+def evaluate_installed(rec):
+    """The installed evaluation over a driver evaluation that returns
+    ``rec``; the driver's own function is put back afterwards."""
     original = driver.evaluate
-    # this module imported the script: the driver's own function is there
-    assert original.__name__ == 'evaluate'
-    labels = torch.arange(2).repeat_interleave(4)
-    feats = one_hot_features(labels, 0, 3)
-    rec = {'_pooled': (feats, labels, feats, labels)}
     driver.evaluate = lambda model, sets, full=True: dict(rec)
     try:
         split_knn.install()
-        out = driver.evaluate(None, None)
+        return driver.evaluate(None, None)
     finally:
         driver.evaluate = original
+
+
+def test_importing_patches_nothing_and_install_adds_the_scores():
+    # this module imported the script: the driver's own function is there
+    assert driver.evaluate.__name__ == 'evaluate'
+    labels = torch.arange(2).repeat_interleave(4)
+    feats = one_hot_features(labels, 0, 3)
+    rec = {'_pooled': (feats, labels, feats, labels)}
+    out = evaluate_installed(rec)
+    assert driver.evaluate.__name__ == 'evaluate'
     assert set(split_knn.KEYS) <= set(out)
     assert out['knn_within_train'] == 100.
     assert not any(k.endswith('_student') for k in out)
     # with the driver's student features: the same scores of those
     shifted = one_hot_features(labels, 1, 3)
     rec['_pooled_student'] = (feats, labels, shifted, labels)
-    driver.evaluate = lambda model, sets, full=True: dict(rec)
-    try:
-        split_knn.install()
-        out = driver.evaluate(None, None)
-    finally:
-        driver.evaluate = original
+    out = evaluate_installed(rec)
     expected = split_knn.split_scores(feats, labels, shifted, labels)
     assert {k: out[k + '_student'] for k in split_knn.KEYS} == expected
     assert out['knn_cross_student'] == 0.  # every val image looks shifted
