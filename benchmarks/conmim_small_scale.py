@@ -353,10 +353,16 @@ def batch_metrics(model, data):
                 masked_top1=masked_top1(model, data))
 
 
+def knn_top1(mem_feats, mem_labels, query_feats, query_labels) -> float:
+    """The driver's weighted kNN top-1 (DINO: k 20, T 0.07), %."""
+    from mmconmim.evaluation.knn import knn_classify
+    return knn_classify(mem_feats, mem_labels, query_feats, query_labels,
+                        k=20, temperature=0.07)['top1']
+
+
 def evaluate(model, sets, full=True):
     """kNN (avg, cls), rank/std, position metrics of the teacher."""
     import torch
-    from mmconmim.evaluation.knn import knn_classify
     (xtr, ytr), (xva, yva) = sets
     backbone = model.teacher_backbone
     extra = backbone.num_extra_tokens
@@ -364,8 +370,7 @@ def evaluate(model, sets, full=True):
     rec = {}
     for pool, fn in (('avg', lambda t: t[:, extra:].mean(1)),
                      ('cls', lambda t: t[:, 0])):
-        rec[f'knn_{pool}'] = knn_classify(fn(ttr), ytr, fn(tva), yva,
-                                          k=20, temperature=0.07)['top1']
+        rec[f'knn_{pool}'] = knn_top1(fn(ttr), ytr, fn(tva), yva)
     pooled = tva[:, extra:].mean(1)
     patches = tva[:, extra:]
     flat = patches.reshape(-1, patches.shape[-1])
@@ -389,8 +394,7 @@ def evaluate(model, sets, full=True):
     # the student on unmasked images: is the EMA teacher behind it?
     str_, sva = (last_layer_tokens(model, x, model.backbone)[:, extra:]
                  .mean(1) for x in (xtr, xva))
-    rec['knn_student'] = knn_classify(str_, ytr, sva, yva, k=20,
-                                      temperature=0.07)['top1']
+    rec['knn_student'] = knn_top1(str_, ytr, sva, yva)
     rec['_pooled_student'] = (str_, ytr, sva, yva)
     return rec
 
@@ -554,7 +558,6 @@ def frozen_scores(backbone, sets):
     (``sets``: the (train, val) batches of :func:`eval_batches`)."""
     import torch
 
-    from mmconmim.evaluation.knn import knn_classify
     from mmconmim.evaluation.linear_probe import linear_probe
     prep = build_preprocessor()
     mean, cls = [], []
@@ -564,8 +567,7 @@ def frozen_scores(backbone, sets):
                               ['inputs'].float())[-1]
         mean += [tokens[:, 1:].mean(1), y]
         cls += [tokens[:, 0], y]
-    return (knn_classify(*mean, k=20, temperature=0.07)['top1'],
-            knn_classify(*cls, k=20, temperature=0.07)['top1'],
+    return (knn_top1(*mean), knn_top1(*cls),
             linear_probe(*mean, weight_decay=1e-2)['top1'])
 
 

@@ -61,11 +61,7 @@ def memory_half(labels, seed=0):
     return memory
 
 
-def knn(mem_f, mem_y, q_f, q_y):
-    """The driver's weighted kNN top-1 (k 20, T 0.07), %."""
-    from mmconmim.evaluation.knn import knn_classify
-    return knn_classify(mem_f, mem_y, q_f, q_y, k=20,
-                        temperature=0.07)['top1']
+knn = driver.knn_top1  # the driver's weighted kNN top-1, %
 
 
 def split_scores(train_feats, train_labels, val_feats, val_labels):

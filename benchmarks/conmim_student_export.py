@@ -15,6 +15,7 @@ are new. Nothing is trained; the work dirs are only read.
         work_dirs/cmp16_h32 --out student_export.json
 """
 import argparse
+import functools
 import glob
 import json
 import os
@@ -52,17 +53,24 @@ def newest_checkpoint(run: str) -> str:
     return osp.join(run, osp.basename(path))
 
 
-def export(checkpoint: str, out: str, student: bool) -> None:
-    """``export_backbone.py`` on ``checkpoint`` (the teacher, or the
-    student with ``student=True``), loaded from its file."""
+@functools.lru_cache(maxsize=None)
+def export_tool():
+    """``tools/model_converters/export_backbone.py``, loaded once from its
+    file (it is a script, not a package module)."""
     import importlib.util
     spec = importlib.util.spec_from_file_location('export_backbone', osp.join(
         REPO_ROOT, 'tools', 'model_converters', 'export_backbone.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    tool.export(argparse.Namespace(checkpoint=checkpoint, out=out,
-                                   student=student, no_prefix=False,
-                                   force=True))
+    return tool
+
+
+def export(checkpoint: str, out: str, student: bool) -> None:
+    """``export_backbone.py`` on ``checkpoint`` (the teacher, or the
+    student with ``student=True``)."""
+    export_tool().export(argparse.Namespace(
+        checkpoint=checkpoint, out=out, student=student, no_prefix=False,
+        force=True))
 
 
 def score_run(run: str, settings: dict) -> dict:
