@@ -26,14 +26,24 @@ def trial_parser(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
-def recipe_teacher_photometric() -> list:
+def recipe_teacher_photometric(img_size: int = None) -> list:
     """The ConMIM recipe's teacher-view photometric ops (BYOL's jitter,
     grayscale, blur and solarize), read from the dataset config the
-    recipes and the compare tool's rows inherit."""
+    recipes and the compare tool's rows inherit. With ``img_size`` the
+    blur's sigma is scaled from the recipe's crop size to it, as the
+    compare tool's rows scale it (``resize_pipeline``); without, the ops
+    are as published (sigmas in pixels of 224-px crops)."""
     from mmengine.config import Config
-    return Config.fromfile(osp.join(
+
+    from mmconmim.compare.configs import recipe_crop_size, scale_blurs
+    dataset = Config.fromfile(osp.join(
         REPO_ROOT, 'configs', '_base_', 'datasets',
-        'imagenet_bs64_conmim-224.py')).to_dict()['teacher_photometric']
+        'imagenet_bs64_conmim-224.py')).to_dict()
+    ops = dataset['teacher_photometric']
+    if img_size is None:
+        return ops
+    return scale_blurs(ops,
+                       img_size / recipe_crop_size(dataset['train_pipeline']))
 
 
 def add_timing_args(parser: argparse.ArgumentParser, batch_size: int,

@@ -158,6 +158,9 @@ def build_loader(args):
              crop_ratio_range=(0.08, 1.0),
              aspect_ratio_range=(3. / 4., 4. / 3.),
              interpolation='bicubic', backend='pillow'),
+        # the blur's sigmas as published (px of 224-px crops), as in the
+        # runs issue 25 reports and this benchmark's records; the compare
+        # tool's rows now scale them to the crop (resize_pipeline)
         dict(type='MultiView', num_views=[1, 1],
              transforms=[[], recipe_teacher_photometric()]),
         dict(type='UnitMaskGenerator', input_size=args.img_size,

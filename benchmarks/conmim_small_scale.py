@@ -89,6 +89,11 @@ def parse_args(argv=None):
                    "'strong+blur' / 'strong+solarize': one of the two), "
                    "'simclr' (twice as hard), 'luma' (brightness and "
                    "contrast only) or 'none' (diagnosis knobs)")
+    p.add_argument('--teacher-blur', default='crop', choices=('crop', '224px'),
+                   help="the blur's sigma (views with a blur): scaled from "
+                   "the recipe's 224-px crops to --img-size, as the compare "
+                   "tool does ('crop'), or the published pixels ('224px': "
+                   "section 16's records, before 2026-12-07)")
     p.add_argument('--center-targets', action='store_true')
     p.add_argument('--rel-pos-init-std', type=float, default=0.)
     add_small_data_args(p)
@@ -115,7 +120,7 @@ TEACHER_JITTER = {'strong': (0.4, 0.4, 0.2, 0.1),  # BYOL's
                   'luma': (0.4, 0.4, 0., 0.)}  # hues kept, a knob
 
 
-def teacher_photometric(strength='strong') -> list:
+def teacher_photometric(strength='strong', img_size: int = None) -> list:
     """BYOL's strong photometric ops without blur and solarize (colour
     jitter + grayscale), the teacher view of every trial of
     docs/conmim_small_scale.md; 'simclr' jitters twice as hard, 'luma'
@@ -123,12 +128,14 @@ def teacher_photometric(strength='strong') -> list:
     the colours stay), 'none' leaves the teacher view as the student's
     (diagnosis knobs); 'recipe' is the ConMIM recipe's list
     (``configs/_base_/datasets/imagenet_bs64_conmim-224.py``: 'strong' +
-    Gaussian blur and solarize), which the compare tool's rows use;
-    'strong+blur' and 'strong+solarize' keep one of the two."""
+    Gaussian blur and solarize), which the compare tool's rows use, its
+    blur scaled to ``img_size`` as the tool scales it (None: the published
+    sigmas, px of 224-px crops); 'strong+blur' and
+    'strong+solarize' keep one of the two."""
     if strength == 'none':
         return []
     if strength in ('recipe', 'strong+blur', 'strong+solarize'):
-        recipe = recipe_teacher_photometric()
+        recipe = recipe_teacher_photometric(img_size)
         dropped = {'strong+blur': 'Solarize',
                    'strong+solarize': 'GaussianBlur'}.get(strength)
         return [op for op in recipe if op['type'] != dropped]
@@ -140,6 +147,12 @@ def teacher_photometric(strength='strong') -> list:
         ops.append(dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
                         channel_weights=(0.114, 0.587, 0.2989)))
     return ops
+
+
+def teacher_view(a) -> list:
+    """The run's teacher-view ops (``--teacher-aug``, ``--teacher-blur``)."""
+    return teacher_photometric(
+        a.teacher_aug, a.img_size if a.teacher_blur == 'crop' else None)
 
 
 def build_preprocessor():
@@ -174,7 +187,7 @@ def build_loader(a):
              aspect_ratio_range=(3. / 4., 4. / 3.),
              interpolation='bicubic', backend='pillow'),
         dict(type='MultiView', num_views=[1, 1],
-             transforms=[[], teacher_photometric(a.teacher_aug)]),
+             transforms=[[], teacher_view(a)]),
         dict(type='UnitMaskGenerator', input_size=a.img_size,
              mask_patch_size=a.unit_size, model_patch_size=a.patch_size,
              mask_ratio=a.mask_ratio),

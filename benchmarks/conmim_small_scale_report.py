@@ -103,6 +103,9 @@ def setting_of(args):
     for key, default in DEFAULTS.items():
         if args.get(key) not in (None, default):
             words.append(f'{key}={args[key]}')
+    if args.get('teacher_aug') in ('recipe', 'strong+blur'):
+        # records older than --teacher-blur ran the published sigmas
+        words.append(f"blur sigma {args.get('teacher_blur', '224px')}")
     return 'paper backbone' + (' + ' + ', '.join(words) if words else '')
 
 

@@ -9,7 +9,8 @@ comparison's overrides, the same for every row:
   patch size, and the sizes of necks and heads that follow the width
   (:data:`SIZE_OVERRIDES`, one small function per method);
 * the recipe's own training pipeline with the crop, mask generator and mask
-  unit set to the image size (:func:`resize_pipeline`), on the unlabelled
+  unit set to the image size and the blur's sigma scaled with it
+  (:func:`resize_pipeline`), on the unlabelled
   folder, batch ``--batch-size``;
 * lr (``--lr auto``: the recipe's, scaled; :mod:`.settings`), an
   iteration schedule (linear warmup, cosine), fp32 (``OptimWrapper``:
@@ -84,15 +85,71 @@ def mask_unit(settings: dict) -> int:
     return 2 * patch if settings['img_size'] % (2 * patch) == 0 else patch
 
 
+def _steps(pipeline: list):
+    """Every transform dict of a pipeline, views and wrappers included."""
+    for step in pipeline:
+        if not isinstance(step, dict):  # a view's list of transforms
+            yield from _steps(step)
+            continue
+        yield step
+        yield from _steps(step.get('transforms', []))
+
+
+def recipe_crop_size(pipeline: list) -> int:
+    """The image size (px) a recipe trains at: the ``scale`` of its
+    ``RandomResizedCrop`` (every view's, when each view crops)."""
+    sizes = set()
+    for step in _steps(pipeline):
+        if step.get('type') == 'RandomResizedCrop':
+            scale = step['scale']
+            side = set(scale) if isinstance(scale, (tuple, list)) else {scale}
+            if len(side) != 1:
+                raise CompareError(f'RandomResizedCrop scale={scale!r}: the '
+                                   'comparison crops squares; give the '
+                                   'recipe a square crop size')
+            sizes |= side
+    if len(sizes) != 1:
+        raise CompareError(f'the recipe crops to {sorted(sizes) or "no"} '
+                           'size(s); its pixel-sized transforms (blur) can '
+                           'only be rescaled from one RandomResizedCrop size')
+    return int(sizes.pop())
+
+
+def scale_blurs(pipeline: list, factor: float) -> list:
+    """A copy of ``pipeline`` whose Gaussian blurs have their sigma (a
+    fixed ``radius`` or the ``magnitude_range`` it is drawn from, in
+    pixels) multiplied by ``factor``."""
+    pipeline = copy.deepcopy(list(pipeline))
+    for step in _steps(pipeline):
+        if step.get('type') != 'GaussianBlur':
+            continue
+        if step.get('radius') is not None:
+            step['radius'] = step['radius'] * factor
+        else:
+            step['magnitude_range'] = tuple(
+                r * factor for r in step['magnitude_range'])
+    return pipeline
+
+
 def resize_pipeline(pipeline: list, img: int, unit: int, patch: int) -> list:
     """A recipe's pipeline at the comparison's sizes: crops to ``img``, mask
     generators to ``img`` / ``unit`` and the model's patch (a generator
     whose model patch equals its mask unit, A2MIM's and the CNNs', keeps
-    them equal), any image loading through ``RobustLoadImageFromFile``."""
+    them equal), any image loading through ``RobustLoadImageFromFile``.
+    A Gaussian blur's sigma is in pixels of the crop, so it is scaled by
+    ``img`` / the recipe's crop size: the same blur relative to the image
+    (BYOL's 0.1-2.0 px at 224 px are 0.03-0.57 px at 64 px; unscaled, a
+    64-px crop would be blurred 3.5 times as hard as the recipe's)."""
+    if any(s.get('type') == 'GaussianBlur' for s in _steps(pipeline)):
+        pipeline = scale_blurs(pipeline, img / recipe_crop_size(pipeline))
+    return _resize_steps(pipeline, img, unit, patch)
+
+
+def _resize_steps(pipeline: list, img: int, unit: int, patch: int) -> list:
     out = []
     for step in copy.deepcopy(list(pipeline)):
         if not isinstance(step, dict):  # a view's list of transforms
-            out.append(resize_pipeline(step, img, unit, patch))
+            out.append(_resize_steps(step, img, unit, patch))
             continue
         kind = step.get('type', '')
         if kind == 'LoadImageFromFile':
@@ -104,8 +161,8 @@ def resize_pipeline(pipeline: list, img: int, unit: int, patch: int) -> list:
             step.update(input_size=img, mask_patch_size=unit,
                         model_patch_size=unit if same else patch)
         if 'transforms' in step:
-            step['transforms'] = resize_pipeline(step['transforms'], img,
-                                                 unit, patch)
+            step['transforms'] = _resize_steps(step['transforms'], img, unit,
+                                               patch)
         out.append(step)
     return out
 
@@ -279,6 +336,8 @@ def method_config(method: str, settings: dict, run_dir: str,
         dataset=dict(type='CustomDataset',
                      data_root=settings['pretrain_data']['path'],
                      with_label=False, pipeline=pipeline))
+    if 'train_pipeline' in cfg:  # the recipe's variable: show what runs
+        cfg['train_pipeline'] = copy.deepcopy(pipeline)
     cfg['optim_wrapper'] = _fp32_optim_wrapper(cfg,
                                                row_lr(recipe, settings))
     cfg['param_scheduler'] = _schedule(settings, max_iters)

@@ -85,19 +85,29 @@ def test_table_names_a_momentum_that_does_not_anneal_to_one():
 
 
 def test_recipe_teacher_view_is_the_compare_tools():
-    from mmengine.config import Config
-
-    from mmconmim.compare.configs import configs_root
-    recipe = Config.fromfile(
-        f'{configs_root()}/compare/conmim_vit.py').to_dict()
-    multiview = next(step for step in recipe['train_dataloader']['dataset']
-                     ['pipeline'] if step['type'] == 'MultiView')
-    assert driver.teacher_photometric('recipe') == multiview['transforms'][1]
-    # = the trials' default view followed by BYOL's blur and solarize
-    ops = driver.teacher_photometric('recipe')
+    from mmconmim.compare import configs
+    tiny = dict(arch='vit-tiny', width=64, depth=2, heads=None, img_size=64,
+                patch_size=8, iters=2, minutes=None, batch_size=4, lr='auto',
+                lr_rule='sqrt', knn_k=3, knn_interval=2,
+                checkpoint_interval=1, num_workers=0,
+                pretrain_data=dict(path='/nonexistent/train'),
+                eval_data=dict(path='/nonexistent/eval'))
+    row = configs.method_config('conmim', tiny, '/nonexistent/run')
+    multiview = next(step for step in row.train_dataloader.dataset.pipeline
+                     if step['type'] == 'MultiView')
+    # the compare row's teacher view at 64 px, blur scaled by the tool
+    assert driver.teacher_photometric('recipe', 64) == \
+        multiview['transforms'][1]
+    # = the trials' default view followed by BYOL's blur and solarize,
+    # the blur's sigma 0.1-2 px of a 224-px crop scaled to 64 px
+    ops = driver.teacher_photometric('recipe', 64)
     assert ops[:2] == driver.teacher_photometric('strong')
     assert [op['type'] for op in ops[2:]] == ['GaussianBlur', 'Solarize']
     assert [op['prob'] for op in ops[2:]] == [0.1, 0.2]
+    assert ops[2]['magnitude_range'] == pytest.approx((0.1 * 64 / 224,
+                                                       2.0 * 64 / 224))
+    assert driver.teacher_photometric('strong+blur', 32)[2][
+        'magnitude_range'] == pytest.approx((0.1 / 7, 2.0 / 7))
 
 
 def test_clip_zero_measures_the_norm_and_clips_nothing():
@@ -120,6 +130,25 @@ def test_one_of_the_recipes_two_extra_ops(aug, kept):
     recipe = driver.teacher_photometric('recipe')
     assert driver.teacher_photometric(aug) == recipe[:2] + [
         op for op in recipe[2:] if op['type'] == kept]
+
+
+def test_teacher_blur_scales_to_the_crop_unless_asked_not_to():
+    def blur(*flags):
+        args = driver.parse_args(['--data', 'x', '--img-size', '32',
+                                  '--teacher-aug', 'strong+blur', *flags])
+        (op, ) = [o for o in driver.teacher_view(args)
+                  if o['type'] == 'GaussianBlur']
+        return op['magnitude_range'], setting_of(vars(args))
+
+    sigma, label = blur()
+    assert sigma == pytest.approx((0.1 * 32 / 224, 2.0 * 32 / 224))
+    assert 'blur sigma crop' in label
+    sigma, label = blur('--teacher-blur', '224px')
+    assert sigma == pytest.approx((0.1, 2.0))
+    assert 'blur sigma 224px' in label
+    # records written before the flag ran the published sigmas
+    assert 'blur sigma 224px' in setting_of(dict(teacher_aug='recipe'))
+    assert 'blur sigma' not in setting_of(dict(teacher_aug='strong'))
 
 
 def test_small_data_config_uses_the_measured_teacher_view():

@@ -81,6 +81,10 @@ def test_row_config_builds_at_tiny_size(method, kind, tmp_path):
              if t['type'] == 'RandomResizedCrop']
     assert crops and all(t['scale'] == tiny['img_size'] for t in crops)
     assert all(t['input_size'] == tiny['img_size'] for t in masks)
+    # the dumped config shows the pipeline that runs, not the recipe's
+    # (mmpretrain's recipes keep theirs in a `train_pipeline` variable)
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    assert cfg.get('train_pipeline', pipeline) == pipeline
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model_cfg = cfg.model.to_dict()
         model_cfg.setdefault('data_preprocessor',
