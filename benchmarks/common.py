@@ -46,6 +46,42 @@ def recipe_teacher_photometric(img_size: int = None) -> list:
                        img_size / recipe_crop_size(dataset['train_pipeline']))
 
 
+# colour jitter (brightness, contrast, saturation, hue) per the driver's
+# --teacher-aug (benchmarks/conmim_small_scale.py)
+TEACHER_JITTER = {'strong': (0.4, 0.4, 0.2, 0.1),  # BYOL's
+                  'simclr': (0.8, 0.8, 0.8, 0.2),  # SimCLR's, a knob
+                  'luma': (0.4, 0.4, 0., 0.)}  # hues kept, a knob
+
+
+def teacher_photometric(strength='strong', img_size: int = None) -> list:
+    """BYOL's strong photometric ops without blur and solarize (colour
+    jitter + grayscale), the teacher view of every trial of
+    docs/conmim_small_scale.md; 'simclr' jitters twice as hard, 'luma'
+    changes brightness and contrast only (no saturation, hue or grayscale:
+    the colours stay), 'none' leaves the teacher view as the student's
+    (diagnosis knobs); 'recipe' is the ConMIM recipe's list
+    (``configs/_base_/datasets/imagenet_bs64_conmim-224.py``: 'strong' +
+    Gaussian blur and solarize), which the compare tool's rows use, its
+    blur scaled to ``img_size`` as the tool scales it (None: the published
+    sigmas, px of 224-px crops); 'strong+blur' and
+    'strong+solarize' keep one of the two."""
+    if strength == 'none':
+        return []
+    if strength in ('recipe', 'strong+blur', 'strong+solarize'):
+        recipe = recipe_teacher_photometric(img_size)
+        dropped = {'strong+blur': 'Solarize',
+                   'strong+solarize': 'GaussianBlur'}.get(strength)
+        return [op for op in recipe if op['type'] != dropped]
+    brightness, contrast, saturation, hue = TEACHER_JITTER[strength]
+    ops = [dict(type='RandomApply', transforms=[dict(
+        type='ColorJitter', brightness=brightness, contrast=contrast,
+        saturation=saturation, hue=hue)], prob=0.8)]
+    if strength != 'luma':
+        ops.append(dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+                        channel_weights=(0.114, 0.587, 0.2989)))
+    return ops
+
+
 def add_timing_args(parser: argparse.ArgumentParser, batch_size: int,
                     iters: int, warmup: int, iters_help: str = None) -> None:
     """``--batch-size``, ``--iters`` (timed or trained iterations) and

@@ -44,7 +44,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from benchmarks.common import (  # noqa: E402
-    add_small_data_args, recipe_teacher_photometric, tiny_conmim_cfg)
+    add_small_data_args, teacher_photometric, tiny_conmim_cfg)
 from benchmarks.conmim_small_scale_report import (  # noqa: E402
     plot, trials_table)
 
@@ -112,41 +112,6 @@ def parse_args(argv=None):
     p.add_argument('--plot-keys', default='knn_avg,loss_running,pos_probe,'
                    'loss_xteacher,erank_pooled,grad_norm')
     return p.parse_args(argv)
-
-
-# colour jitter (brightness, contrast, saturation, hue) per --teacher-aug
-TEACHER_JITTER = {'strong': (0.4, 0.4, 0.2, 0.1),  # BYOL's
-                  'simclr': (0.8, 0.8, 0.8, 0.2),  # SimCLR's, a knob
-                  'luma': (0.4, 0.4, 0., 0.)}  # hues kept, a knob
-
-
-def teacher_photometric(strength='strong', img_size: int = None) -> list:
-    """BYOL's strong photometric ops without blur and solarize (colour
-    jitter + grayscale), the teacher view of every trial of
-    docs/conmim_small_scale.md; 'simclr' jitters twice as hard, 'luma'
-    changes brightness and contrast only (no saturation, hue or grayscale:
-    the colours stay), 'none' leaves the teacher view as the student's
-    (diagnosis knobs); 'recipe' is the ConMIM recipe's list
-    (``configs/_base_/datasets/imagenet_bs64_conmim-224.py``: 'strong' +
-    Gaussian blur and solarize), which the compare tool's rows use, its
-    blur scaled to ``img_size`` as the tool scales it (None: the published
-    sigmas, px of 224-px crops); 'strong+blur' and
-    'strong+solarize' keep one of the two."""
-    if strength == 'none':
-        return []
-    if strength in ('recipe', 'strong+blur', 'strong+solarize'):
-        recipe = recipe_teacher_photometric(img_size)
-        dropped = {'strong+blur': 'Solarize',
-                   'strong+solarize': 'GaussianBlur'}.get(strength)
-        return [op for op in recipe if op['type'] != dropped]
-    brightness, contrast, saturation, hue = TEACHER_JITTER[strength]
-    ops = [dict(type='RandomApply', transforms=[dict(
-        type='ColorJitter', brightness=brightness, contrast=contrast,
-        saturation=saturation, hue=hue)], prob=0.8)]
-    if strength != 'luma':
-        ops.append(dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-                        channel_weights=(0.114, 0.587, 0.2989)))
-    return ops
 
 
 def teacher_view(a) -> list:
