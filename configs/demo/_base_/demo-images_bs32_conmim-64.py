@@ -6,7 +6,10 @@
 # data_root at your images). Ours, not the paper's: 64-px crops,
 # 8-px patches, 16-px mask units (12 of 16 masked), 32 unlabelled images of
 # data/demo/images a batch. The views, crop range, teacher photometric ops
-# and mask ratio are the paper's (imagenet_bs64_conmim-224.py). It inherits
+# and mask ratio are the paper's (imagenet_bs64_conmim-224.py; its blur
+# sigma, 0.1-2 px, is kept in pixels here, where the compare tool scales it
+# to the crop: at p = 0.1 no difference was measurable,
+# docs/conmim_small_scale.md section 18). It inherits
 # that base rather than sitting beside it in a config's _base_ list, because
 # mmengine refuses two bases that define the same key (train_dataloader).
 _base_ = '../../_base_/datasets/imagenet_bs64_conmim-224.py'
