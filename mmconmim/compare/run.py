@@ -21,7 +21,9 @@ Layout of a work dir::
 A row whose ``backbone.pth`` and ``metrics.json`` exist is finished and
 skipped on a re-run (a column it lacks, e.g. after adding ``--dense``, is
 computed); one with a checkpoint but no backbone resumes from its last
-checkpoint (mmengine ``resume``).
+checkpoint (mmengine ``resume``). A row whose stored ``config.py`` has
+another training pipeline than the tool builds now (an earlier version
+wrote it) is named in a warning.
 """
 import contextlib
 import json
@@ -165,6 +167,31 @@ def run_random(name: str, seed: int, settings: dict, run_dir: str) -> dict:
         settings['knn_k'])
     metrics.update(iterations=0, backbone_cfg=backbone)
     return metrics
+
+
+def warn_if_pipeline_changed(name: str, seed: int, settings: dict,
+                             run_dir: str, log, tag: str) -> bool:
+    """Say so when a row was begun by another version of the tool whose
+    training pipeline differs from the one built now (the blur's sigma
+    follows the crop since 2026-12-07): a finished row keeps its scores,
+    an interrupted one would continue with today's pipeline; neither is
+    mixed in silently."""
+    config = osp.join(run_dir, 'config.py')
+    if is_random(name) or not osp.isfile(config):
+        return False
+    stored = Config.fromfile(config).train_dataloader.dataset.pipeline
+    current = method_config(name, settings, run_dir,
+                            seed).train_dataloader.dataset.pipeline
+    if json.dumps(stored, sort_keys=True) == json.dumps(current,
+                                                        sort_keys=True):
+        return False
+    log(f'{tag}: WARNING: {config} was written by another version of this '
+        'tool with another training pipeline than it builds now (e.g. the '
+        "blur's sigma follows the crop since 2026-12-07); a finished row "
+        'keeps what it was trained with, an interrupted one continues with '
+        f'the current pipeline. Delete {run_dir} to train the row again '
+        'from the start.')
+    return True
 
 
 COLUMN_DIRS = ('finetune', 'dense')
@@ -385,6 +412,7 @@ def compare(pretrain_data: str, eval_data: str, methods: List[str],
         tag = f'[{index + 1}/{len(units)}] {name}' + (
             f' seed {seed}' if seeds > 1 else '')
         os.makedirs(run_dir, exist_ok=True)
+        warn_if_pipeline_changed(name, seed, settings, run_dir, log, tag)
         finished = is_finished(run_dir)
         if not finished:
             pending = [u[0] for u in units[index:]]

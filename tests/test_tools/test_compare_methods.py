@@ -229,11 +229,35 @@ def test_second_run_skips_finished_rows(first_run, data):
                         log=lines.append, **RUN_ARGS)
     assert sum('finished earlier, skipped' in line for line in lines) == 5
     assert not any(': start' in line for line in lines)
+    assert not any('WARNING' in line for line in lines)
     for m, path in backbones.items():
         assert os.stat(path).st_mtime_ns == mtimes[m]
         assert again['methods'][m]['mean'] == report['methods'][m]['mean']
     for m in METHODS:
         assert sorted(os.listdir(osp.join(work_dir, m))) == runs[m]
+
+
+def test_row_begun_with_another_pipeline_is_named(first_run, data,
+                                                 tmp_path):
+    src, report, _ = first_run
+    work_dir = str(tmp_path / 'work')
+    shutil.copytree(src, work_dir)
+    config = osp.join(work_dir, 'conmim-abspos', 'config.py')
+    text = open(config).read()
+    assert 'mask_ratio=0.75' in text
+    with open(config, 'w') as f:  # as an earlier version might have built
+        f.write(text.replace('mask_ratio=0.75', 'mask_ratio=0.5'))
+    lines = []
+    again = cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
+                        log=lines.append, **RUN_ARGS)
+    warnings = [line for line in lines if 'WARNING' in line]
+    assert len(warnings) == 1
+    assert 'conmim-abspos' in warnings[0] and config in warnings[0]
+    assert 'Delete' in warnings[0]
+    # the finished row keeps its scores (nothing is trained again)
+    assert not any(': start' in line for line in lines)
+    assert again['methods']['conmim-abspos']['mean'] == \
+        report['methods']['conmim-abspos']['mean']
 
 
 def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
