@@ -86,12 +86,8 @@ def test_table_names_a_momentum_that_does_not_anneal_to_one():
 
 def test_recipe_teacher_view_is_the_compare_tools():
     from mmconmim.compare import configs
-    tiny = dict(arch='vit-tiny', width=64, depth=2, heads=None, img_size=64,
-                patch_size=8, iters=2, minutes=None, batch_size=4, lr='auto',
-                lr_rule='sqrt', knn_k=3, knn_interval=2,
-                checkpoint_interval=1, num_workers=0,
-                pretrain_data=dict(path='/nonexistent/train'),
-                eval_data=dict(path='/nonexistent/eval'))
+    from tests.test_compare.conftest import TINY_SETTINGS
+    tiny = dict(TINY_SETTINGS, img_size=64)
     row = configs.method_config('conmim', tiny, '/nonexistent/run')
     multiview = next(step for step in row.train_dataloader.dataset.pipeline
                      if step['type'] == 'MultiView')

@@ -18,12 +18,8 @@ from mmconmim.checkpoint.layout import (PRETRAIN_ONLY_KEYS,
                                         expand_shared_rel_pos_bias)
 from mmconmim.compare import configs
 from mmconmim.compare.evaluate import evaluate_backbone
-from tests.test_compare.conftest import write_class_folders
-
-TINY = dict(arch='vit-tiny', width=64, depth=2, heads=None, img_size=32,
-            patch_size=8, iters=2, minutes=None, batch_size=4, lr='auto',
-            lr_rule='sqrt', knn_k=3, knn_interval=2, checkpoint_interval=1,
-            num_workers=0, pretrain_data=dict(path='/nonexistent/train'))
+from tests.test_compare.conftest import (
+    TINY_SETTINGS as TINY, write_class_folders)
 
 
 def hand_export(network, path):

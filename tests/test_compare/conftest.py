@@ -22,6 +22,14 @@ BEIT_CFG = dict(type='ConMIMViT', arch=VIT_ARCH, img_size=IMG, patch_size=8,
                 final_norm=True, out_type='raw', out_indices=-1)
 VIT_CFG = dict(type='VisionTransformer', arch=VIT_ARCH, img_size=IMG,
                patch_size=8, out_type='raw')
+# the settings of a tiny comparison (what tools/compare_methods.py stores in
+# settings.json), for building rows' configs without a training run
+TINY_SETTINGS = dict(
+    arch='vit-tiny', width=64, depth=2, heads=None, img_size=IMG,
+    patch_size=8, iters=2, minutes=None, batch_size=4, lr='auto',
+    lr_rule='sqrt', knn_k=3, knn_interval=2, checkpoint_interval=1,
+    num_workers=0, pretrain_data=dict(path='/nonexistent/train'),
+    eval_data=dict(path='/nonexistent/eval'))
 
 
 def write_class_folders(root, per_split=(('train', 5), ('val', 3)), seed=0):

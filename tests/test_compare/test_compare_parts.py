@@ -15,11 +15,7 @@ from mmconmim.compare import catalogue, configs, report, run, settings
 from mmconmim.compare.catalogue import CompareError
 from mmconmim.engine.hooks import compare_budget_hook as budget_hook
 
-TINY = dict(arch='vit-tiny', width=64, depth=2, heads=None, img_size=32,
-            patch_size=8, iters=2, minutes=None, batch_size=4, lr='auto',
-            lr_rule='sqrt', knn_k=3, knn_interval=2, checkpoint_interval=1,
-            num_workers=0, pretrain_data=dict(path='/nonexistent/train'),
-            eval_data=dict(path='/nonexistent/eval'))
+from tests.test_compare.conftest import TINY_SETTINGS as TINY
 
 # (lr, total batch) as the papers / recipes publish them
 PUBLISHED = {
