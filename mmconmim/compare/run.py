@@ -14,16 +14,17 @@ Layout of a work dir::
     seg_data/                  the dense task's mosaics (--dense)
     random_init[-seedS]/       backbone.pth, metrics.json
     random_init-<m>[-seedS]/   config.py, backbone.pth, metrics.json
-    <m>[-seedS]/               config.py, iter_*.pth, <timestamp>/ (logs),
-                               pretrain.json, backbone.pth, metrics.json,
+    <m>[-seedS]/               config.py, pipeline.json, iter_*.pth,
+                               <timestamp>/ (logs), pretrain.json,
+                               backbone.pth, metrics.json,
                                finetune/, finetune.log, dense/, dense.log
 
 A row whose ``backbone.pth`` and ``metrics.json`` exist is finished and
 skipped on a re-run (a column it lacks, e.g. after adding ``--dense``, is
 computed); one with a checkpoint but no backbone resumes from its last
-checkpoint (mmengine ``resume``). A row whose stored ``config.py`` has
-another training pipeline than the tool builds now (an earlier version
-wrote it) is named in a warning.
+checkpoint (mmengine ``resume``). A row whose recorded training pipeline
+(``pipeline.json``; none before 2026-12-07) differs from the one the tool
+builds now is named in a warning.
 """
 import contextlib
 import json
@@ -136,7 +137,9 @@ def run_method(name: str, seed: int, settings: dict, run_dir: str, log,
     result = osp.join(run_dir, 'pretrain.json')
     if not osp.isfile(osp.join(run_dir, 'backbone.pth')) or \
             not osp.isfile(result):
-        write_config(method_config(name, settings, run_dir, seed), config)
+        cfg = method_config(name, settings, run_dir, seed)
+        write_config(cfg, config)
+        _save_json(osp.join(run_dir, PIPELINE_FILE), _pipeline_record(cfg))
         _pretrain_subprocess(config, result, run_dir, log, tag)
     pre = _load_json(result)
     backbone = eval_backbone_cfg(backbone_cfg(config), settings['arch'])
@@ -169,6 +172,15 @@ def run_random(name: str, seed: int, settings: dict, run_dir: str) -> dict:
     return metrics
 
 
+# the training pipeline a pre-training row was begun with (plain JSON, so a
+# re-run compares it without executing the row's config.py)
+PIPELINE_FILE = 'pipeline.json'
+
+
+def _pipeline_record(cfg: Config) -> list:
+    return json.loads(json.dumps(cfg.train_dataloader.dataset.pipeline))
+
+
 def warn_if_pipeline_changed(name: str, seed: int, settings: dict,
                              run_dir: str, log, tag: str) -> bool:
     """Say so when a row was begun by another version of the tool whose
@@ -176,21 +188,22 @@ def warn_if_pipeline_changed(name: str, seed: int, settings: dict,
     follows the crop since 2026-12-07): a finished row keeps its scores,
     an interrupted one would continue with today's pipeline; neither is
     mixed in silently."""
-    config = osp.join(run_dir, 'config.py')
-    if is_random(name) or not osp.isfile(config):
+    if is_random(name) or not osp.isfile(osp.join(run_dir, 'config.py')):
         return False
-    stored = Config.fromfile(config).train_dataloader.dataset.pipeline
-    current = method_config(name, settings, run_dir,
-                            seed).train_dataloader.dataset.pipeline
-    if json.dumps(stored, sort_keys=True) == json.dumps(current,
-                                                        sort_keys=True):
+    record = osp.join(run_dir, PIPELINE_FILE)
+    if not osp.isfile(record):
+        why = (f'{run_dir} has no {PIPELINE_FILE}: it was begun before the '
+               'tool recorded its training pipeline (2026-12-07), when a '
+               "recipe's blur was not yet scaled to the crop")
+    elif _load_json(record) != _pipeline_record(
+            method_config(name, settings, run_dir, seed)):
+        why = (f'{record}: the row was begun with another training '
+               'pipeline than this version of the tool builds')
+    else:
         return False
-    log(f'{tag}: WARNING: {config} was written by another version of this '
-        'tool with another training pipeline than it builds now (e.g. the '
-        "blur's sigma follows the crop since 2026-12-07); a finished row "
-        'keeps what it was trained with, an interrupted one continues with '
-        f'the current pipeline. Delete {run_dir} to train the row again '
-        'from the start.')
+    log(f'{tag}: WARNING: {why}; a finished row keeps what it was trained '
+        'with, an interrupted one continues with the current pipeline. '
+        f'Delete {run_dir} to train the row again from the start.')
     return True
 
 

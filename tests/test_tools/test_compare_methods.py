@@ -242,22 +242,26 @@ def test_row_begun_with_another_pipeline_is_named(first_run, data,
     src, report, _ = first_run
     work_dir = str(tmp_path / 'work')
     shutil.copytree(src, work_dir)
-    config = osp.join(work_dir, 'conmim-abspos', 'config.py')
-    text = open(config).read()
-    assert 'mask_ratio=0.75' in text
-    with open(config, 'w') as f:  # as an earlier version might have built
-        f.write(text.replace('mask_ratio=0.75', 'mask_ratio=0.5'))
+    # conmim-abspos: a recorded pipeline as an earlier version might have
+    # built it; mae: no record at all (a row begun before the tool kept one)
+    record = osp.join(work_dir, 'conmim-abspos', 'pipeline.json')
+    text = open(record).read()
+    assert '"mask_ratio": 0.75' in text
+    with open(record, 'w') as f:
+        f.write(text.replace('"mask_ratio": 0.75', '"mask_ratio": 0.5'))
+    os.remove(osp.join(work_dir, 'mae', 'pipeline.json'))
     lines = []
     again = cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
                         log=lines.append, **RUN_ARGS)
     warnings = [line for line in lines if 'WARNING' in line]
-    assert len(warnings) == 1
-    assert 'conmim-abspos' in warnings[0] and config in warnings[0]
-    assert 'Delete' in warnings[0]
-    # the finished row keeps its scores (nothing is trained again)
+    assert len(warnings) == 2
+    assert 'conmim-abspos' in warnings[0] and record in warnings[0]
+    assert '] mae' in warnings[1] and 'no pipeline.json' in warnings[1]
+    assert all('Delete' in w for w in warnings)
+    # the finished rows keep their scores (nothing is trained again)
     assert not any(': start' in line for line in lines)
-    assert again['methods']['conmim-abspos']['mean'] == \
-        report['methods']['conmim-abspos']['mean']
+    for m in METHODS:
+        assert again['methods'][m]['mean'] == report['methods'][m]['mean']
 
 
 def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
