@@ -116,7 +116,8 @@ def add_small_data_args(parser: argparse.ArgumentParser,
     paper's; the defaults are): absolute position embedding, cross-image
     dictionary, mask-token position code, mmpretrain initialisation, layer
     scale, projector depth, weights of the visible rows and of an
-    image-level term in the loss."""
+    image-level term in the loss, initial spread of the relative position
+    table."""
     parser.add_argument('--abs-pos-emb', action='store_true',
                         help=abs_pos_help)
     parser.add_argument('--negatives', default='image',
@@ -143,11 +144,13 @@ def add_small_data_args(parser: argparse.ArgumentParser,
     parser.add_argument('--image-weight', type=float, default=0.,
                         help='DenoisingContrastLoss image_weight (paper 0; '
                         '> 0 adds an image-level InfoNCE on the mean token)')
+    parser.add_argument('--rel-pos-init-std', type=float, default=0.,
+                        help='ConMIMViT rel_pos_bias_init_std (paper 0: the '
+                        'shared relative position table starts at zero)')
 
 
 def tiny_conmim_cfg(a: argparse.Namespace, *, temperature: float = 0.1,
                     momentum: float = 0.004, end_momentum: float = 0.,
-                    rel_pos_init_std: float = 0.,
                     center_targets: bool = False) -> dict:
     """The ``ConMIM`` model config of a script run from the arguments of
     :func:`add_tiny_conmim_args` and :func:`add_small_data_args`: the
@@ -165,7 +168,7 @@ def tiny_conmim_cfg(a: argparse.Namespace, *, temperature: float = 0.1,
             layer_scale_init_value=a.layer_scale,
             use_abs_pos_emb=a.abs_pos_emb, use_rel_pos_bias=False,
             use_shared_rel_pos_bias=True,
-            rel_pos_bias_init_std=rel_pos_init_std,
+            rel_pos_bias_init_std=a.rel_pos_init_std,
             mask_token_pos_scale=a.mask_pos_scale,
             weight_init=a.weight_init,
             final_norm=True, out_type='raw', out_indices=-1),

@@ -64,10 +64,98 @@ def parse_args():
         REPO_ROOT, 'data', 'demo', 'images'))
     parser.add_argument('--out', default=osp.join(
         REPO_ROOT, 'work_dirs', 'conmim_paper_setting.json'))
-    parser.add_argument('--plot', metavar='JSON',
+    parser.add_argument('--plot', metavar='JSON', nargs='+',
                         help='only draw the curve of a recorded run (the '
-                        '--out JSON of an earlier run) into JSON -> .png')
-    return parser.parse_args()
+                        '--out JSON of an earlier run) into JSON -> .png; '
+                        'several runs: their intra-image losses in one '
+                        'figure, --plot-out')
+    parser.add_argument('--plot-out', metavar='PNG',
+                        help='the figure of several --plot runs')
+    parser.add_argument('--plot-window', type=int, default=8,
+                        help='logged batches in the running mean of the '
+                        'several-run figure')
+    args = parser.parse_args()
+    if args.plot and len(args.plot) > 1 and not args.plot_out:
+        parser.error('--plot with several runs draws one figure: name it '
+                     'with --plot-out PNG')
+    return args
+
+
+def running_intra_image(records: list, window: int) -> list:
+    """The paper's intra-image loss of the logged batches, as the mean of
+    the last ``window`` logged values (fewer at the start). It is the
+    paper's loss whatever dictionary trained the run, so runs with the
+    cross-image dictionary are read on the same scale as the others."""
+    values = [r['loss_intra_image'] for r in records]
+    return [sum(values[max(0, i + 1 - window):i + 1]) /
+            (i + 1 - max(0, i + 1 - window)) for i in range(len(values))]
+
+
+def first_below(records: list, window: int, bound: float):
+    """The first logged iteration whose :func:`running_intra_image` mean
+    (over a full window) is below ``bound``; None if none is."""
+    running = running_intra_image(records, window)
+    for i, value in enumerate(running):
+        if i + 1 >= window and value < bound:
+            return records[i]['iter']
+    return None
+
+
+def run_label(args: dict) -> str:
+    """What a run changed against the paper setting (empty: none)."""
+    fix = []
+    if args.get('abs_pos_emb'):
+        fix.append('abs. pos. (control)')
+    if args.get('negatives', 'image') != 'image':
+        fix.append(f"negatives={args['negatives']}")
+    if args.get('mask_pos_scale'):
+        fix.append(f"mask-token pos. code x{args['mask_pos_scale']}")
+    if args.get('weight_init', 'paper') != 'paper':
+        fix.append(f"{args['weight_init']} init")
+    if args.get('layer_scale', 0.1) != 0.1:
+        fix.append(f"layer scale {args['layer_scale']}")
+    if args.get('proj_layers', 3) != 3:
+        fix.append(f"{args['proj_layers']}-layer projector")
+    if args.get('rel_pos_init_std'):
+        fix.append(f"rel-pos table init std {args['rel_pos_init_std']}")
+    return ', '.join(fix)
+
+
+def plot_runs(results: list, names: list, out_png: str, window: int) -> None:
+    """Several recorded runs in one figure: each run's
+    :func:`running_intra_image` against log(M), the bound identical masked
+    tokens cannot pass."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    bound = results[0]['log_num_masked']
+    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=100)
+    for result, name in zip(results, names):
+        records = result['records']
+        args = result['args']
+        first = first_below(records, window, bound)
+        label = (f"{name}: {run_label(args) or 'paper setting'}; lr "
+                 f"{args['lr']}, {args['iters']} its, seed {args['seed']}; "
+                 f"below log M: {first if first is not None else 'no'}")
+        ax.plot([r['iter'] for r in records],
+                running_intra_image(records, window), lw=1.1,
+                label=textwrap.fill(label, 95))
+    ax.axhline(bound, color='tab:red', ls='--',
+               label=f"log M = {bound:.3f} (M = {results[0]['num_masked']} "
+               'masked patches)')
+    ax.set_xlabel('iteration')
+    ax.set_ylabel(f'intra-image loss (Eq. 3), mean of the last {window} '
+                  'logged batches')
+    ax.legend(fontsize=7, loc='upper right')
+    args = results[0]['args']
+    ax.set_title(
+        f"ConMIM paper-setting benchmark: the paper's intra-image loss\n"
+        f"{args['img_size']} px, {args['patch_size']}-px patches, ViT "
+        f"{args['embed_dims']} x {args['num_layers']}, batch "
+        f"{args['batch_size']}, cosine schedule", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_png)
+    plt.close(fig)
 
 
 def plot_curve(result: dict, out_png: str) -> None:
@@ -116,20 +204,10 @@ def plot_curve(result: dict, out_png: str) -> None:
     bottom.set_xlabel('iteration')
     pos = 'WITH absolute position embedding (control)' if args.get(
         'abs_pos_emb') else 'paper setting: no absolute position embedding'
-    fix = []
-    if args.get('negatives', 'image') != 'image':
-        fix.append(f"negatives={args['negatives']}")
-    if args.get('mask_pos_scale'):
-        fix.append(f"mask-token pos. code x{args['mask_pos_scale']}")
-    if args.get('weight_init', 'paper') != 'paper':
-        fix.append(f"{args['weight_init']} init")
-    if args.get('layer_scale', 0.1) != 0.1:
-        fix.append(f"layer scale {args['layer_scale']}")
-    if args.get('proj_layers', 3) != 3:
-        fix.append(f"{args['proj_layers']}-layer projector")
+    fix = run_label(dict(args, abs_pos_emb=False))
     if fix:  # wrapped: the full fix does not fit one title line
-        pos += '\n' + textwrap.fill(
-            '+ ' + ', '.join(fix) + ' (NOT the paper)', width=90)
+        pos += '\n' + textwrap.fill('+ ' + fix + ' (NOT the paper)',
+                                     width=90)
     fig.suptitle(
         f'ConMIM {pos}\n{args["img_size"]} px, {args["patch_size"]}-px '
         f'patches, ViT {args["embed_dims"]} x {args["num_layers"]}, batch '
@@ -262,10 +340,17 @@ def intra_image_loss(model, data):
 def main():
     args = parse_args()
     if args.plot:
-        with open(args.plot) as f:
-            result = json.load(f)
-        out_png = osp.splitext(args.plot)[0] + '.png'
-        plot_curve(result, out_png)
+        results = []
+        for path in args.plot:
+            with open(path) as f:
+                results.append(json.load(f))
+        if len(results) == 1:
+            out_png = osp.splitext(args.plot[0])[0] + '.png'
+            plot_curve(results[0], out_png)
+        else:
+            out_png = args.plot_out
+            names = [osp.splitext(osp.basename(p))[0] for p in args.plot]
+            plot_runs(results, names, out_png, args.plot_window)
         print(f'written {out_png}')
         return
     import torch

@@ -95,7 +95,6 @@ def parse_args(argv=None):
                    "tool does ('crop'), or the published pixels ('224px': "
                    "section 16's records, before 2026-12-07)")
     p.add_argument('--center-targets', action='store_true')
-    p.add_argument('--rel-pos-init-std', type=float, default=0.)
     add_small_data_args(p)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--eval-interval', type=int, default=50)
@@ -135,7 +134,7 @@ def build_preprocessor():
 def model_cfg(a):
     return tiny_conmim_cfg(
         a, temperature=a.temperature, momentum=a.momentum,
-        end_momentum=a.end_momentum, rel_pos_init_std=a.rel_pos_init_std,
+        end_momentum=a.end_momentum,
         center_targets=a.center_targets)
 
 

@@ -44,3 +44,48 @@ def test_plot_flag_draws_next_to_the_json_without_training(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / 'run.png').is_file()
     assert 'it ' not in proc.stdout  # no training iteration was logged
+
+
+def test_running_intra_image_and_first_below_by_hand():
+    records = [dict(iter=it, loss_intra_image=v) for it, v in
+               zip((0, 25, 50, 75), (3.0, 2.0, 2.6, 2.2))]
+    # means of the last two logged values: 3.0, 2.5, 2.3, 2.4
+    running = bench.running_intra_image(records, window=2)
+    assert [round(v, 6) for v in running] == [3.0, 2.5, 2.3, 2.4]
+    assert bench.first_below(records, 2, bound=2.45) == 50
+    # window 1: the first single logged batch below the bound
+    assert bench.first_below(records, 1, bound=2.1) == 25
+    assert bench.first_below(records, 2, bound=2.0) is None
+
+
+def test_run_label_names_every_change_and_nothing_for_the_paper():
+    assert bench.run_label(dict(negatives='image', layer_scale=0.1,
+                                proj_layers=3, weight_init='paper')) == ''
+    label = bench.run_label(dict(negatives='batch', mask_pos_scale=0.2,
+                                 weight_init='mmpretrain', layer_scale=1.0,
+                                 proj_layers=2, rel_pos_init_std=0.02))
+    assert label == ('negatives=batch, mask-token pos. code x0.2, '
+                     'mmpretrain init, layer scale 1.0, 2-layer projector, '
+                     'rel-pos table init std 0.02')
+
+
+def test_plot_of_several_runs_needs_and_writes_plot_out(tmp_path):
+    paths = []
+    for seed in (0, 1):
+        run = recorded_run()
+        run['args']['seed'] = seed
+        for r in run['records']:
+            r['loss_intra_image'] = r['loss_running']
+        paths.append(tmp_path / f'run{seed}.json')
+        paths[-1].write_text(json.dumps(run))
+    script = osp.join(REPO_ROOT, 'benchmarks', 'conmim_paper_setting.py')
+    proc = subprocess.run([sys.executable, script, '--plot', *map(str, paths)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and '--plot-out' in proc.stderr
+    out = tmp_path / 'both.png'
+    proc = subprocess.run([sys.executable, script, '--plot', *map(str, paths),
+                           '--plot-out', str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(out) as img:
+        assert img.size == (900, 550)

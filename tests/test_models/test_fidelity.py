@@ -320,8 +320,8 @@ def test_paper_architecture_starts_with_identical_masked_tokens(monkeypatch):
 def test_paper_setting_benchmark_defaults_are_the_papers(monkeypatch):
     """benchmarks/conmim_paper_setting.py builds the paper's model unless
     the small-data options are given (--weight-init, --layer-scale,
-    --proj-layers, --visible-weight, --image-weight), and then builds what
-    they say."""
+    --proj-layers, --visible-weight, --image-weight, --rel-pos-init-std),
+    and then builds what they say."""
     import sys
 
     from benchmarks import conmim_paper_setting as bench
@@ -335,7 +335,8 @@ def test_paper_setting_benchmark_defaults_are_the_papers(monkeypatch):
                                  '--layer-scale', '1.0',
                                  '--proj-layers', '2',
                                  '--visible-weight', '0.25',
-                                 '--image-weight', '0.5'])):
+                                 '--image-weight', '0.5',
+                                 '--rel-pos-init-std', '0.02'])):
         monkeypatch.setattr(sys, 'argv', tiny + extra)
         torch.manual_seed(0)
         models[name] = bench.build_model(bench.parse_args())
@@ -353,3 +354,8 @@ def test_paper_setting_benchmark_defaults_are_the_papers(monkeypatch):
             paper.head.loss_module.image_weight) == (0., 0.)
     assert (fix.head.loss_module.visible_weight,
             fix.head.loss_module.image_weight) == (0.25, 0.5)
+    # the shared relative position table: zero (paper) or drawn at 0.02
+    paper_table = paper.backbone.rel_pos_bias.relative_position_bias_table
+    fix_table = fix.backbone.rel_pos_bias.relative_position_bias_table
+    assert torch.count_nonzero(paper_table) == 0
+    assert 0.01 < float(fix_table.std()) < 0.03
