@@ -71,9 +71,9 @@ def parse_args():
                         'figure, --plot-out')
     parser.add_argument('--plot-out', metavar='PNG',
                         help='the figure of several --plot runs')
-    parser.add_argument('--plot-window', type=int, default=8,
-                        help='logged batches in the running mean of the '
-                        'several-run figure')
+    parser.add_argument('--plot-window', type=int, default=200,
+                        help='iterations in the running mean of the '
+                        'several-run figure (of the batches logged in them)')
     args = parser.parse_args()
     if args.plot and len(args.plot) > 1 and not args.plot_out:
         parser.error('--plot with several runs draws one figure: name it '
@@ -85,8 +85,12 @@ def running_intra_image(records: list, window: int) -> list:
     """The paper's intra-image loss of the logged batches, as the mean of
     the last ``window`` logged values (fewer at the start). It is the
     paper's loss whatever dictionary trained the run, so runs with the
-    cross-image dictionary are read on the same scale as the others."""
-    values = [r['loss_intra_image'] for r in records]
+    cross-image dictionary are read on the same scale as the others. Runs
+    logged before the column existed (e.g. run D) trained with the
+    intra-image dictionary, whose training loss of the logged batch is the
+    same quantity."""
+    values = [r['loss_intra_image'] if 'loss_intra_image' in r else r['loss']
+              for r in records]
     return [sum(values[max(0, i + 1 - window):i + 1]) /
             (i + 1 - max(0, i + 1 - window)) for i in range(len(values))]
 
@@ -121,10 +125,18 @@ def run_label(args: dict) -> str:
     return ', '.join(fix)
 
 
-def plot_runs(results: list, names: list, out_png: str, window: int) -> None:
+def plot_runs(results: list, names: list, out_png: str,
+              window_iters: int) -> None:
     """Several recorded runs in one figure: each run's
-    :func:`running_intra_image` against log(M), the bound identical masked
+    :func:`running_intra_image` over the batches logged in the last
+    ``window_iters`` iterations, against log(M), the bound identical masked
     tokens cannot pass."""
+    for result, name in zip(results, names):
+        if 'loss_intra_image' not in result['records'][0] and result[
+                'args'].get('negatives', 'image') != 'image':
+            raise SystemExit(f'{name}: no intra-image loss recorded and the '
+                             'run trained another loss; re-run it with this '
+                             'version of the benchmark')
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -133,6 +145,7 @@ def plot_runs(results: list, names: list, out_png: str, window: int) -> None:
     for result, name in zip(results, names):
         records = result['records']
         args = result['args']
+        window = max(1, round(window_iters / args['log_interval']))
         first = first_below(records, window, bound)
         label = (f"{name}: {run_label(args) or 'paper setting'}; lr "
                  f"{args['lr']}, {args['iters']} its, seed {args['seed']}; "
@@ -144,8 +157,8 @@ def plot_runs(results: list, names: list, out_png: str, window: int) -> None:
                label=f"log M = {bound:.3f} (M = {results[0]['num_masked']} "
                'masked patches)')
     ax.set_xlabel('iteration')
-    ax.set_ylabel(f'intra-image loss (Eq. 3), mean of the last {window} '
-                  'logged batches')
+    ax.set_ylabel("the paper's intra-image loss (Eq. 3),\nmean of the "
+                  f'batches logged in the last {window_iters} iterations')
     ax.legend(fontsize=7, loc='upper right')
     args = results[0]['args']
     ax.set_title(

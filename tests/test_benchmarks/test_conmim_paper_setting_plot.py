@@ -6,6 +6,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from benchmarks import conmim_paper_setting as bench
@@ -89,3 +90,24 @@ def test_plot_of_several_runs_needs_and_writes_plot_out(tmp_path):
     assert proc.returncode == 0, proc.stderr
     with Image.open(out) as img:
         assert img.size == (900, 550)
+
+
+def test_runs_recorded_before_the_intra_image_column_read_their_loss():
+    # run D's records: the intra-image dictionary, 'loss' of the logged batch
+    records = [dict(iter=0, loss=3.0), dict(iter=50, loss=2.0)]
+    assert bench.running_intra_image(records, window=2) == [3.0, 2.5]
+
+
+def test_plot_of_several_runs_refuses_a_batch_run_without_the_column(
+        tmp_path):
+    runs = []
+    for negatives in ('image', 'batch'):
+        run = recorded_run()
+        run['args']['negatives'] = negatives
+        for r in run['records']:
+            r['loss'] = r['loss_running']
+        runs.append(run)
+    with pytest.raises(SystemExit, match='old_batch.*re-run'):
+        bench.plot_runs(runs, ['old_image', 'old_batch'],
+                        str(tmp_path / 'x.png'), window_iters=100)
+    assert not (tmp_path / 'x.png').exists()
