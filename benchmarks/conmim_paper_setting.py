@@ -141,7 +141,10 @@ def plot_runs(results: list, names: list, out_png: str,
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     bound = results[0]['log_num_masked']
-    fig, ax = plt.subplots(figsize=(9, 5.5), dpi=100)
+    legend_height = 0.45 + 0.3 * len(results)  # below the curves, not on them
+    fig, (ax, legend_ax) = plt.subplots(
+        2, 1, figsize=(9, 5. + legend_height), dpi=100,
+        gridspec_kw=dict(height_ratios=[5., legend_height]))
     for result, name in zip(results, names):
         records = result['records']
         args = result['args']
@@ -159,7 +162,9 @@ def plot_runs(results: list, names: list, out_png: str,
     ax.set_xlabel('iteration')
     ax.set_ylabel("the paper's intra-image loss (Eq. 3),\nmean of the "
                   f'batches logged in the last {window_iters} iterations')
-    ax.legend(fontsize=7, loc='upper right')
+    legend_ax.axis('off')
+    legend_ax.legend(*ax.get_legend_handles_labels(), fontsize=7,
+                     loc='upper center', ncol=1, frameon=False)
     args = results[0]['args']
     ax.set_title(
         f"ConMIM paper-setting benchmark: the paper's intra-image loss\n"
