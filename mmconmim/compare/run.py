@@ -137,9 +137,12 @@ def run_method(name: str, seed: int, settings: dict, run_dir: str, log,
     result = osp.join(run_dir, 'pretrain.json')
     if not osp.isfile(osp.join(run_dir, 'backbone.pth')) or \
             not osp.isfile(result):
+        begins = not osp.isfile(config)
         cfg = method_config(name, settings, run_dir, seed)
         write_config(cfg, config)
-        _save_json(osp.join(run_dir, PIPELINE_FILE), _pipeline_record(cfg))
+        if begins:  # a resumed row keeps the record it was begun with
+            _save_json(osp.join(run_dir, PIPELINE_FILE),
+                       _pipeline_record(cfg))
         _pretrain_subprocess(config, result, run_dir, log, tag)
     pre = _load_json(result)
     backbone = eval_backbone_cfg(backbone_cfg(config), settings['arch'])

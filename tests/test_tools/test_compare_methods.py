@@ -303,6 +303,32 @@ def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
         'mean'] == 2
 
 
+def test_resumed_row_keeps_the_pipeline_it_was_begun_with(first_run, data,
+                                                          tmp_path):
+    src, _, _ = first_run
+    work_dir = str(tmp_path / 'work')
+    shutil.copytree(src, work_dir)
+    run_dir = osp.join(work_dir, 'conmim-abspos')
+    # interrupted after iteration 1, begun with another pipeline
+    for name in ('iter_2.pth', 'backbone.pth', 'metrics.json',
+                 'pretrain.json'):
+        os.remove(osp.join(run_dir, name))
+    with open(osp.join(run_dir, 'last_checkpoint'), 'w') as f:
+        f.write(osp.join(run_dir, 'iter_1.pth'))
+    record = osp.join(run_dir, 'pipeline.json')
+    earlier = open(record).read().replace('"mask_ratio": 0.75',
+                                          '"mask_ratio": 0.5')
+    with open(record, 'w') as f:
+        f.write(earlier)
+    for _ in range(2):  # the resume, then a re-run of the finished row
+        lines = []
+        cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
+                    log=lines.append, **RUN_ARGS)
+        assert sum('WARNING' in line and record in line
+                   for line in lines) == 1
+        assert open(record).read() == earlier
+
+
 def test_changed_settings_are_refused(first_run, data):
     work_dir, _, _ = first_run
     for change, message in ((dict(iters=3), r'iters: stored 2, now 3'),
