@@ -264,19 +264,24 @@ def test_row_begun_with_another_pipeline_is_named(first_run, data,
         assert again['methods'][m]['mean'] == report['methods'][m]['mean']
 
 
+def interrupt_after_first_checkpoint(run_dir):
+    """Leave a finished 2-iteration row as a run killed after its
+    iteration-1 checkpoint: no iter_2.pth, no export, no metrics;
+    last_checkpoint names iter_1.pth."""
+    for name in ('iter_2.pth', 'backbone.pth', 'metrics.json',
+                 'pretrain.json'):
+        os.remove(osp.join(run_dir, name))
+    with open(osp.join(run_dir, 'last_checkpoint'), 'w') as f:
+        f.write(osp.join(run_dir, 'iter_1.pth'))
+
+
 def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
                                                          tmp_path):
     src, report, _ = first_run
     work_dir = str(tmp_path / 'work')
     shutil.copytree(src, work_dir)
     run_dir = osp.join(work_dir, 'conmim-abspos')
-    # the state of a run killed after its iteration-1 checkpoint: no
-    # iter_2.pth, no export, no metrics; last_checkpoint names iter_1.pth
-    for name in ('iter_2.pth', 'backbone.pth', 'metrics.json',
-                 'pretrain.json'):
-        os.remove(osp.join(run_dir, name))
-    with open(osp.join(run_dir, 'last_checkpoint'), 'w') as f:
-        f.write(osp.join(run_dir, 'iter_1.pth'))
+    interrupt_after_first_checkpoint(run_dir)
     old_logs = set(os.listdir(run_dir))
     lines = []
     again = cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
@@ -309,12 +314,7 @@ def test_resumed_row_keeps_the_pipeline_it_was_begun_with(first_run, data,
     work_dir = str(tmp_path / 'work')
     shutil.copytree(src, work_dir)
     run_dir = osp.join(work_dir, 'conmim-abspos')
-    # interrupted after iteration 1, begun with another pipeline
-    for name in ('iter_2.pth', 'backbone.pth', 'metrics.json',
-                 'pretrain.json'):
-        os.remove(osp.join(run_dir, name))
-    with open(osp.join(run_dir, 'last_checkpoint'), 'w') as f:
-        f.write(osp.join(run_dir, 'iter_1.pth'))
+    interrupt_after_first_checkpoint(run_dir)  # and begun with another pipeline
     record = osp.join(run_dir, 'pipeline.json')
     earlier = open(record).read().replace('"mask_ratio": 0.75',
                                           '"mask_ratio": 0.5')
