@@ -78,7 +78,9 @@ SETTING_KEYS = (('abs_pos_emb', True, 'abs. pos.'),
                 ('predictor_hidden', None, 'student predictor, hidden'),
                 # benchmarks/conmim_decoder.py
                 ('decoder_depth', None,
-                 'encoder on visible patches + decoder, depth'))
+                 'encoder on visible patches + decoder, depth'),
+                # benchmarks/conmim_symmetric.py
+                ('symmetric_views', True, 'symmetric views'))
 DEFAULTS = dict(lr=2e-3, warmup=30, momentum=0.004, crop_min=0.08,
                 batch_size=32, layer_scale=0.1, proj_layers=3,
                 teacher_aug='strong', temperature=0.1, mask_ratio=0.75,
