@@ -147,6 +147,10 @@ def add_small_data_args(parser: argparse.ArgumentParser,
     parser.add_argument('--rel-pos-init-std', type=float, default=0.,
                         help='ConMIMViT rel_pos_bias_init_std (paper 0: the '
                         'shared relative position table starts at zero)')
+    parser.add_argument('--rel-pos-locality', type=float, default=0.,
+                        help='ConMIMViT rel_pos_locality (paper 0; > 0 '
+                        'starts the table as a distance penalty, slope '
+                        'halved per head; NOT the paper)')
 
 
 def tiny_conmim_cfg(a: argparse.Namespace, *, temperature: float = 0.1,
@@ -169,6 +173,7 @@ def tiny_conmim_cfg(a: argparse.Namespace, *, temperature: float = 0.1,
             use_abs_pos_emb=a.abs_pos_emb, use_rel_pos_bias=False,
             use_shared_rel_pos_bias=True,
             rel_pos_bias_init_std=a.rel_pos_init_std,
+            rel_pos_locality=a.rel_pos_locality,
             mask_token_pos_scale=a.mask_pos_scale,
             weight_init=a.weight_init,
             final_norm=True, out_type='raw', out_indices=-1),

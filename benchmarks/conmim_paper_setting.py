@@ -122,6 +122,8 @@ def run_label(args: dict) -> str:
         fix.append(f"{args['proj_layers']}-layer projector")
     if args.get('rel_pos_init_std'):
         fix.append(f"rel-pos table init std {args['rel_pos_init_std']}")
+    if args.get('rel_pos_locality'):
+        fix.append(f"rel-pos locality init {args['rel_pos_locality']}")
     return ', '.join(fix)
 
 

@@ -70,6 +70,7 @@ SETTING_KEYS = (('abs_pos_emb', True, 'abs. pos.'),
                 ('center_targets', True, 'centred targets'),
                 ('mask_pos_scale', None, 'mask-token pos. code'),
                 ('rel_pos_init_std', None, 'rel-pos table init'),
+                ('rel_pos_locality', None, 'rel-pos locality init'),
                 ('weight_init', 'mmpretrain', 'mmpretrain init'),
                 # benchmarks/conmim_false_negatives.py
                 ('exclude', None, 'dictionary without'),

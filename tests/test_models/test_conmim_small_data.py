@@ -215,6 +215,57 @@ def test_rel_pos_table_init_breaks_the_masked_token_symmetry():
         MODELS.build(dict(cfg, rel_pos_bias_init_std=-1.))
 
 
+@pytest.mark.parametrize('weight_init', ['paper', 'mmpretrain'])
+def test_rel_pos_locality_is_a_distance_penalty_per_head(weight_init):
+    """Every patch-to-patch bias of head h is -slope * 2**-h times the
+    Euclidean distance of the two patches (read through mmpretrain's own
+    index, on a non-square grid so that rows and columns cannot be
+    swapped); the CLS entries stay 0; the state dict keys are the
+    paper's."""
+    from mmconmim.registry import MODELS
+    slope, grid_h, grid_w = 0.7, 2, 3
+    cfg = dict(type='ConMIMViT', arch=dict(embed_dims=32, num_layers=1,
+                                           num_heads=2,
+                                           feedforward_channels=64),
+               img_size=(8 * grid_h, 8 * grid_w), patch_size=8,
+               use_abs_pos_emb=False, use_shared_rel_pos_bias=True,
+               weight_init=weight_init, out_type='raw')
+    vit = MODELS.build(dict(cfg, rel_pos_locality=slope))
+    vit.init_weights()
+    bias = vit.rel_pos_bias().detach()  # (heads, 1 + N, 1 + N)
+    cells = [(r, c) for r in range(grid_h) for c in range(grid_w)]
+    for h in range(2):
+        assert torch.all(bias[h, 0, :] == 0) and torch.all(bias[h, :, 0] == 0)
+        for i, (ri, ci) in enumerate(cells):
+            for j, (rj, cj) in enumerate(cells):
+                expected = -slope * 0.5**h * ((ri - rj)**2 +
+                                              (ci - cj)**2)**0.5
+                assert abs(float(bias[h, 1 + i, 1 + j]) - expected) < 1e-6
+    plain = MODELS.build(cfg)
+    assert set(plain.state_dict()) == set(vit.state_dict())
+
+
+def test_rel_pos_locality_errors():
+    from mmconmim.registry import MODELS
+    cfg = dict(type='ConMIMViT', arch=dict(embed_dims=32, num_layers=1,
+                                           num_heads=2,
+                                           feedforward_channels=64),
+               img_size=16, patch_size=8, use_abs_pos_emb=False,
+               use_shared_rel_pos_bias=True, out_type='raw')
+    with pytest.raises(ValueError, match='rel_pos_locality'):
+        MODELS.build(dict(cfg, rel_pos_locality=-1.))
+    with pytest.raises(ValueError, match='set one of them'):
+        MODELS.build(dict(cfg, rel_pos_locality=1.,
+                          rel_pos_bias_init_std=0.02))
+    with pytest.raises(ValueError, match='use_shared_rel_pos_bias'):
+        MODELS.build(dict(cfg, rel_pos_locality=1.,
+                          use_shared_rel_pos_bias=False))
+    vit = MODELS.build(cfg)
+    vit.init_weights()
+    assert float(vit.rel_pos_bias.relative_position_bias_table.abs().max()
+                 ) == 0.  # off by default: the paper's zero table
+
+
 def test_position_mask_tokens_differ_at_iteration_0_and_change_nothing_else():
     """Paper backbone (no abs. pos., zero table) + mask_token_pos_scale: the
     masked tokens of an image differ at initialisation; with a zero scale
@@ -292,6 +343,7 @@ def test_paper_configs_keep_the_paper_loss_and_backbone(path):
     assert cfg.model.head.loss.to_dict() == PAPER_LOSS
     assert cfg.model.backbone.use_abs_pos_emb is False
     assert cfg.model.backbone.get('rel_pos_bias_init_std', 0.) == 0.
+    assert cfg.model.backbone.get('rel_pos_locality', 0.) == 0.
     assert cfg.model.backbone.get('mask_token_pos_scale', 0.) == 0.
     assert cfg.model.backbone.get('weight_init', 'paper') == 'paper'
     loss = DenoisingContrastLoss(**{k: v for k, v in PAPER_LOSS.items()

@@ -16,6 +16,11 @@ Opt-in, beyond the paper (docs/conmim_small_scale.md):
 ``rel_pos_bias_init_std > 0`` draws the shared relative position table from
 a truncated normal instead of zeros, so that masked positions differ from
 the first iteration (the paper setting starts with identical mask tokens);
+``rel_pos_locality > 0`` starts the table as a locality prior instead, the
+bias of head ``h`` for a patch offset ``d`` being
+``-rel_pos_locality * 2**-h * |d|`` (ALiBi's distance penalty with
+geometric slopes, Press et al. 2022, in 2-D; the CLS entries stay 0), so
+that every token attends to its neighbours first;
 ``mask_token_pos_scale > 0`` adds a fixed 2-D sin-cos code of the patch
 position (MAE's, scaled) to the mask tokens only, so that the masked
 positions of an image differ from the first iteration while visible tokens,
@@ -55,6 +60,8 @@ class ConMIMViT(BEiTPretrainViT):
     ``rel_pos_bias_init_std`` (default 0: the paper's zero table) draws the
     shared relative position table from a normal with this std truncated at
     +-2 std (not the paper; see the module docstring).
+    ``rel_pos_locality`` (default 0: off) starts the table as a distance
+    penalty instead (not the paper; see the module docstring).
     ``mask_token_pos_scale`` (default 0: off, the paper) adds
     ``scale * sincos2d(position)`` to the mask tokens (not the paper).
     ``weight_init``: ``'paper'`` (default, the official initialisation) or
@@ -65,6 +72,7 @@ class ConMIMViT(BEiTPretrainViT):
 
     def __init__(self, *args, attention_impl: str = 'matmul',
                  with_cp: bool = False, rel_pos_bias_init_std: float = 0.,
+                 rel_pos_locality: float = 0.,
                  mask_token_pos_scale: float = 0.,
                  weight_init: str = 'paper', **kwargs):
         super().__init__(*args, **kwargs)
@@ -78,6 +86,17 @@ class ConMIMViT(BEiTPretrainViT):
             raise ValueError('ConMIMViT: rel_pos_bias_init_std needs '
                              'use_shared_rel_pos_bias=True')
         self.rel_pos_bias_init_std = float(rel_pos_bias_init_std)
+        check_number('ConMIMViT', 'rel_pos_locality', rel_pos_locality,
+                     low=0, finite=True, noun='a number',
+                     fix='0 (off) is the paper\'s zero table')
+        if rel_pos_locality and self.rel_pos_bias is None:
+            raise ValueError('ConMIMViT: rel_pos_locality needs '
+                             'use_shared_rel_pos_bias=True')
+        if rel_pos_locality and rel_pos_bias_init_std:
+            raise ValueError(
+                'ConMIMViT: rel_pos_locality and rel_pos_bias_init_std both '
+                'initialise the relative position table; set one of them')
+        self.rel_pos_locality = float(rel_pos_locality)
         check_number('ConMIMViT', 'mask_token_pos_scale',
                      mask_token_pos_scale, low=0, finite=True,
                      noun='a number', fix='0 (off) is the paper')
@@ -158,3 +177,24 @@ class ConMIMViT(BEiTPretrainViT):
             table_std = self.rel_pos_bias_init_std
             trunc_normal_(table, std=table_std, a=-2 * table_std,
                           b=2 * table_std)
+        elif self.rel_pos_locality:
+            table = self.rel_pos_bias.relative_position_bias_table
+            with torch.no_grad():
+                table.copy_(locality_table(self.rel_pos_bias.window_size,
+                                           table.shape, self.rel_pos_locality))
+
+
+def locality_table(window_size, table_shape, slope: float) -> torch.Tensor:
+    """A relative position table (``RelativePositionBias`` layout: the
+    ``(2H - 1) * (2W - 1)`` patch offsets row-major from ``(-(H-1), -(W-1))``,
+    then the CLS entries) holding ``-slope * 2**-h * |offset|`` for head
+    ``h`` and 0 for the CLS entries."""
+    grid_h, grid_w = window_size
+    dy = torch.arange(-(grid_h - 1), grid_h, dtype=torch.float32)
+    dx = torch.arange(-(grid_w - 1), grid_w, dtype=torch.float32)
+    distance = torch.sqrt(dy[:, None]**2 + dx[None, :]**2).flatten()
+    num_rows, num_heads = table_shape
+    slopes = slope * 2.**-torch.arange(num_heads, dtype=torch.float32)
+    table = torch.zeros(num_rows, num_heads)
+    table[:distance.numel()] = -distance[:, None] * slopes[None, :]
+    return table
