@@ -1,7 +1,7 @@
 """Pre-trained weights reach the downstream model completely, and alike,
 through every loading route (issue 12, section 1); a checkpoint of another
-model fails loudly; converters never overwrite their input or an existing
-file without --force (section 4).
+model fails loudly. (Section 4, converters never overwrite their input or
+an existing file without --force: tests/test_tools/test_converters_keep_files.py.)
 
 The pre-training checkpoint is a tiny ConMIM model in the paper's setting
 (no absolute position embedding, one relative position table shared by all
@@ -15,9 +15,6 @@ values must be exactly the documented task-specific ones (docs/transfer.md,
 section 3): all of them differ from every checkpoint tensor, all other
 floating tensors equal their reference.
 """
-import hashlib
-import importlib.util
-import os
 import os.path as osp
 import re
 import sys
@@ -31,8 +28,10 @@ from mmengine.registry import HOOKS, init_default_scope
 
 import mmconmim  # noqa: F401
 from tests.fixtures.a2mim_tiny import tiny_a2mim, tiny_vit
-from tests.fixtures.conmim_tiny import build_tiny_conmim
-from tests.fixtures.helpers import REPO_ROOT, run_tool, tool_env
+from tests.fixtures.conmim_tiny import TEACHER_BACKBONE as TEACHER
+from tests.fixtures.conmim_tiny import random_tiny_checkpoint
+from tests.fixtures.helpers import (REPO_ROOT, run_tool, run_tool_main,
+                                    tool_env)
 from mmconmim.engine.runner import CheckpointMismatchError, LoadWatcher
 from mmconmim.checkpoint.layout import SHARED_REL_POS_TABLE
 from mmconmim.checkpoint.official import mmpretrain_to_official
@@ -50,7 +49,6 @@ SEG_R50 = osp.join(REPO_ROOT, 'configs/a2mim/benchmarks/'
 DET_R50 = osp.join(REPO_ROOT, 'configs/cim/benchmarks/'
                    'mask-rcnn_r50_cim-pre_fpn_1x_coco.py')
 CONMIM_DEMO = osp.join(REPO_ROOT, 'configs/demo/conmim_demo.py')
-TEACHER = 'teacher.module.0.'
 NUM_LAYERS = 2
 GRID = 4  # pre-training: 32-px images, 8-px patches
 
@@ -78,19 +76,9 @@ def sources(tmp_path_factory):
     """A random tiny ConMIM runner-style checkpoint, its export (with and
     without prefix) and its teacher in the official layout, converted."""
     root = tmp_path_factory.mktemp('routes')
-    model = build_tiny_conmim(img_size=32, patch_size=8, embed_dims=64,
-                              use_abs_pos_emb=False)
-    gen = torch.Generator().manual_seed(12)
-    state = model.state_dict()
-    for value in state.values():
-        if value.is_floating_point():
-            value.copy_(torch.randn(value.shape, generator=gen))
     pretrain = str(root / 'iter_7.pth')
-    torch.save(dict(state_dict=state,
-                    meta=dict(iter=7, epoch=0, cfg="model = dict()")),
-               pretrain)
-    teacher = {k[len(TEACHER):]: v for k, v in state.items()
-               if k.startswith(TEACHER)}
+    state, teacher = random_tiny_checkpoint(pretrain)
+    gen = torch.Generator().manual_seed(13)
     assert SHARED_REL_POS_TABLE in teacher and 'pos_embed' not in teacher
 
     export, bare = str(root / 'export.pth'), str(root / 'export_bare.pth')
@@ -361,21 +349,6 @@ class CaptureLoadedWeightsHook(Hook):
     before_test = before_train
 
 
-def run_tool_main(script, *args):
-    """Run a tool's main() in this process (the imports are warm)."""
-    name = '_tool_' + re.sub(r'\W', '_', script)
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(REPO_ROOT, script))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    argv = sys.argv
-    sys.argv = [script, *map(str, args)]
-    try:
-        module.main()
-    finally:
-        sys.argv = argv
-
-
 @pytest.mark.parametrize('source', ['export', 'converted'])
 def test_load_from_loads_everything(sources, class_data, tmp_path, source):
     cfg = tiny_cfg('cls', class_data)
@@ -596,67 +569,3 @@ def test_threshold_can_be_lowered_to_report_only(sources):
                         map_location='cpu')
     (load, ) = watcher.loads
     assert load.loaded == set()
-
-
-# ------------------------------------------------------------ converters
-def digest(path):
-    return hashlib.sha256(open(path, 'rb').read()).hexdigest()
-
-
-CONVERTERS = {
-    'export_backbone': 'tools/model_converters/export_backbone.py',
-    'conmim_official': 'tools/model_converters/conmim_official_to_mmconmim.py',
-    'dalle': 'tools/model_converters/dalle_to_mmconmim.py',
-}
-
-
-@pytest.mark.parametrize('tool', sorted(CONVERTERS))
-def test_converters_never_overwrite_their_input(sources, tmp_path, tool):
-    src = str(tmp_path / 'source.pth')
-    with open(sources['pretrain'], 'rb') as f, open(src, 'wb') as g:
-        g.write(f.read())
-    before = digest(src)
-    dotted = osp.join(str(tmp_path), '.', 'source.pth')
-    for out, extra in ((src, []), (src, ['--force']), (dotted, ['--force'])):
-        with pytest.raises(SystemExit, match='over the input'):
-            run_tool_main(CONVERTERS[tool], src, out, *extra)
-    link = str(tmp_path / 'link.pth')
-    os.symlink(src, link)
-    with pytest.raises(SystemExit, match='over the input'):
-        run_tool_main(CONVERTERS[tool], src, link, '--force')
-    assert digest(src) == before
-
-
-@pytest.mark.parametrize('tool,source', [('export_backbone', 'pretrain'),
-                                         ('conmim_official', None)])
-def test_converters_keep_an_existing_output_unless_forced(
-        sources, tmp_path, tool, source):
-    if source is None:
-        src = str(tmp_path / 'official.pth')
-        official = mmpretrain_to_official(
-            {'backbone.' + k: v for k, v in sources['teacher'].items()})
-        torch.save(dict(model=official), src)
-    else:
-        src = sources[source]
-    out = str(tmp_path / 'out.pth')
-    with open(out, 'w') as f:
-        f.write('an earlier result')
-    with pytest.raises(SystemExit, match='already exists.*--force'):
-        run_tool_main(CONVERTERS[tool], src, out)
-    assert open(out).read() == 'an earlier result'
-    run_tool_main(CONVERTERS[tool], src, out, '--force')
-    weights = torch.load(out, weights_only=True)['state_dict']
-    assert torch.equal(weights['backbone.layers.0.attn.qkv.weight'],
-                       sources['teacher']['layers.0.attn.qkv.weight'])
-
-
-def test_dalle_converter_keeps_an_existing_output(tmp_path):
-    src = str(tmp_path / 'encoder.pkl')
-    with open(src, 'wb') as f:
-        f.write(b'not read: the output check comes first')
-    out = str(tmp_path / 'encoder.pth')
-    with open(out, 'w') as f:
-        f.write('an earlier result')
-    with pytest.raises(SystemExit, match='already exists.*--force'):
-        run_tool_main(CONVERTERS['dalle'], src, out)
-    assert open(out).read() == 'an earlier result'
