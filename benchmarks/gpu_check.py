@@ -60,6 +60,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from benchmarks import train_throughput as bench  # noqa: E402
 from benchmarks.common import (REPO_ROOT, add_timing_args,  # noqa: E402
                                benchmark_parser)
+from benchmarks.gpu_check_distbn import (compare_distbn,  # noqa: E402
+                                         distbn_setting)
 from mmconmim.compare.report import cpu_model  # noqa: E402
 
 DEMO = {
@@ -73,7 +75,6 @@ FSDP = ('configs/conmim/fsdp/'
         'conmim_vit-large-p16_fsdp-32xb64-amp-coslr-800e_in1k.py')
 # fp16 autocast changes the first loss by rounding only: 2% relative bound
 AMP_TOLERANCE = 0.02
-BN_TOLERANCE = 1e-5
 # the loop keeps the GPU fed when it reaches this fraction of the step's img/s
 FED_RATIO = 0.9
 
@@ -445,94 +446,18 @@ def check_fsdp(report, args, device):
 
 # --- 6. DistBN vs SyncBatchNorm ---------------------------------------------
 
-def bn_inputs(world, per_rank=6, channels=16):
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(world * per_rank, channels, generator=gen) * 3 + 1
-    weight = torch.rand(channels, generator=gen) + 0.5
-    bias = torch.randn(channels, generator=gen)
-    upstream = torch.randn(world * per_rank, channels, generator=gen)
-    return x, weight, bias, upstream
-
-
-def bn_step(norm, x, weight, bias, upstream):
-    with torch.no_grad():
-        norm.weight.copy_(weight)
-        norm.bias.copy_(bias)
-    x = x.clone().requires_grad_(True)
-    out = norm(x)
-    (out * upstream).sum().backward()
-    return [t.detach().cpu() for t in (out, x.grad, norm.weight.grad,
-                                       norm.bias.grad)]
-
-
-def distbn_worker(rank, world, port, backend, device_kind, out_dir):
-    import torch.distributed as dist
-    from torch import nn
-
-    from mmconmim.models.utils import DistBatchNorm
-    dist.init_process_group(backend, init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=world)
-    device = (torch.device('cuda', rank % torch.cuda.device_count())
-              if device_kind == 'cuda' else torch.device('cpu'))
-    x, weight, bias, upstream = bn_inputs(world)
-    chunk = slice(rank * 6, (rank + 1) * 6)
-    local = [t[chunk].to(device) for t in (x, upstream)]
-    results = dict(distbn=bn_step(DistBatchNorm(16).to(device), local[0],
-                                  weight.to(device), bias.to(device),
-                                  local[1]))
-    if device_kind == 'cuda':
-        results['syncbn'] = bn_step(nn.SyncBatchNorm(16).to(device),
-                                    local[0], weight.to(device),
-                                    bias.to(device), local[1])
-    torch.save(results, osp.join(out_dir, f'rank{rank}.pt'))
-    dist.destroy_process_group()
-
-
 def check_distbn(report, args, device):
-    from torch import nn
-    if device == 'cuda' and torch.cuda.device_count() >= 2:
-        world, backend = torch.cuda.device_count(), 'nccl'
-    else:  # NCCL refuses two ranks on one GPU; gloo moves CUDA tensors
-        world, backend = 2, 'gloo'
-    setting = (f'{world} processes, {backend}, {device} tensors, '
-               'BatchNorm over 16 channels, 6 samples per rank')
-    out_dir = tempfile.mkdtemp(prefix='gpu_check_bn_')
+    """Runs :func:`benchmarks.gpu_check_distbn.compare_distbn` and adds its
+    row (the workers and the comparison live there)."""
     try:
-        torch.multiprocessing.spawn(
-            distbn_worker, args=(world, int(free_port()), backend, device,
-                                 out_dir), nprocs=world)
+        result = compare_distbn(device, int(free_port()))
     except Exception as exc:  # noqa: BLE001
-        report.add('distbn', setting, error_text(exc), 'FAIL')
+        report.add('distbn', distbn_setting(device), error_text(exc), 'FAIL')
         return
-    ranks = [torch.load(osp.join(out_dir, f'rank{r}.pt')) for r in
-             range(world)]
-    x, weight, bias, upstream = bn_inputs(world)
-    reference = bn_step(nn.BatchNorm1d(16), x, weight, bias, upstream)
-
-    def joined(kind):
-        # outputs and input grads are per-sample (concatenate); parameter
-        # grads are per-rank sums of the global gradient (DDP sums them)
-        parts = [r[kind] for r in ranks]
-        return [torch.cat([p[0] for p in parts]),
-                torch.cat([p[1] for p in parts]),
-                sum(p[2] for p in parts), sum(p[3] for p in parts)]
-
-    def max_diff(a, b):
-        return max(float((s - t).abs().max()) for s, t in zip(a, b))
-
-    distbn = joined('distbn')
-    diffs = [f'DistBN vs one BatchNorm {max_diff(distbn, reference):.1e}']
-    ok = max_diff(distbn, reference) <= BN_TOLERANCE
-    if 'syncbn' in ranks[0]:
-        syncbn = joined('syncbn')
-        ok = ok and max_diff(distbn, syncbn) <= BN_TOLERANCE
-        diffs.insert(0, f'DistBN vs SyncBatchNorm '
-                     f'{max_diff(distbn, syncbn):.1e}')
-    else:
+    if not result['syncbn']:
         report.skip('distbn', 'torch.nn.SyncBatchNorm: CUDA-only')
-    report.add('distbn', setting,
-               'max abs diff of outputs and gradients: ' + ', '.join(diffs)
-               + f' (bound {BN_TOLERANCE})', 'PASS' if ok else 'FAIL')
+    report.add('distbn', result['setting'], result['text'],
+               'PASS' if result['ok'] else 'FAIL')
 
 
 # --- 7. full loop vs model step ---------------------------------------------

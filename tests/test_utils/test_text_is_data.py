@@ -381,7 +381,7 @@ ALLOWED = {
     ('benchmarks/gpu_check.py', 'check_fsdp'):
         "reads the iter_N.pth that the check's own training run wrote "
         'seconds before into its private work dir',
-    ('benchmarks/gpu_check.py', 'check_distbn'):
+    ('benchmarks/gpu_check_distbn.py', 'compare_distbn'):
         "reads the rank*.pt files the check's own worker processes wrote "
         '(weights_only by default)',
 }
