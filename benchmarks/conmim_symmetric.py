@@ -27,7 +27,6 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 
 from benchmarks.common import run_driver_trial, trial_parser  # noqa: E402
 
@@ -40,8 +39,7 @@ def symmetric_loss(model, inputs, data_samples):
     students = [model.patch_embeddings(model.backbone, model.neck, view, mask)
                 for view in (weak_view, strong_view)]
     with torch.no_grad():
-        model.teacher.update_parameters(nn.Sequential(model.backbone,
-                                                      model.neck))
+        model.update_teacher()
         teachers = [model.patch_embeddings(model.teacher_backbone,
                                            model.teacher_projector, view,
                                            None)

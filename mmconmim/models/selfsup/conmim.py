@@ -103,6 +103,11 @@ class ConMIM(BaseSelfSupervisor):
         if bool(value) != self.teacher_updated:
             self.teacher.steps.fill_(1 if value else 0)
 
+    def update_teacher(self) -> None:
+        """One momentum (EMA) step of the teacher (backbone + projector)
+        towards the student; the first one copies the student."""
+        self.teacher.update_parameters(nn.Sequential(self.backbone, self.neck))
+
     def _check_backbone_geometry(self) -> None:
         img_h, img_w = self.backbone.patch_embed.init_input_size
         patch_h, patch_w = self.backbone.patch_embed.projection.kernel_size
@@ -159,8 +164,7 @@ class ConMIM(BaseSelfSupervisor):
         student = self.patch_embeddings(self.backbone, self.neck,
                                         student_view, mask)
         with torch.no_grad():
-            self.teacher.update_parameters(
-                nn.Sequential(self.backbone, self.neck))
+            self.update_teacher()
             teacher = self.patch_embeddings(self.teacher_backbone,
                                             self.teacher_projector,
                                             teacher_view, None)
