@@ -275,13 +275,20 @@ def interrupt_after_first_checkpoint(run_dir):
         f.write(osp.join(run_dir, 'iter_1.pth'))
 
 
-def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
-                                                         tmp_path):
-    src, report, _ = first_run
+def copy_with_an_interrupted_row(src, tmp_path):
+    """A copy of the first run's work dir whose ``conmim-abspos`` row is
+    interrupted after its first checkpoint: ``(work_dir, run_dir)``."""
     work_dir = str(tmp_path / 'work')
     shutil.copytree(src, work_dir)
     run_dir = osp.join(work_dir, 'conmim-abspos')
     interrupt_after_first_checkpoint(run_dir)
+    return work_dir, run_dir
+
+
+def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
+                                                         tmp_path):
+    src, report, _ = first_run
+    work_dir, run_dir = copy_with_an_interrupted_row(src, tmp_path)
     old_logs = set(os.listdir(run_dir))
     lines = []
     again = cmp.compare(osp.join(data, 'train'), data, work_dir=work_dir,
@@ -311,10 +318,8 @@ def test_interrupted_method_resumes_from_last_checkpoint(first_run, data,
 def test_resumed_row_keeps_the_pipeline_it_was_begun_with(first_run, data,
                                                           tmp_path):
     src, _, _ = first_run
-    work_dir = str(tmp_path / 'work')
-    shutil.copytree(src, work_dir)
-    run_dir = osp.join(work_dir, 'conmim-abspos')
-    interrupt_after_first_checkpoint(run_dir)  # and begun with another pipeline
+    # interrupted, and begun with another pipeline
+    work_dir, run_dir = copy_with_an_interrupted_row(src, tmp_path)
     record = osp.join(run_dir, 'pipeline.json')
     earlier = open(record).read().replace('"mask_ratio": 0.75',
                                           '"mask_ratio": 0.5')
